@@ -1,0 +1,2 @@
+// Placeholder: filled in by the module's author.
+#include <doctest/doctest.h>
