@@ -1,2 +1,270 @@
-// Placeholder: filled in by the module's author.
-#include <doctest/doctest.h>
+// The behavioural suite: write semantics, read views, atomic batches, recovery and the
+// directory lock. Every case runs for every engine in AERODB_ENGINES.
+#include "support.hpp"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+using namespace aerodb;
+using namespace aerodb_test;
+
+namespace {
+
+open_options in_memory(std::shared_ptr<testing::fault_injection_fs> fs = nullptr) {
+  open_options o;
+  o.fs = fs ? fs : std::make_shared<testing::fault_injection_fs>();
+  return o;
+}
+
+std::string temp_dir(const char* tag) {
+  auto p = std::filesystem::temp_directory_path() /
+           ("aerodb-test-" + std::string(tag) + "-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(p);
+  return p.string();
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("CommitIds start at 1 and increase by one per commit", Db, AERODB_ENGINES) {
+  auto db = open_or_fail<Db>("/db", in_memory());
+  CHECK(db->last_commit_id() == 0);
+  CHECK(*db->register_schema(user_schema_v1) == 1);
+  CHECK(*db->create_collection("users", "user") == 2);
+  CHECK(*db->insert("users", 1, R"({"_id":"a","name":"A"})") == 3);
+  CHECK(*db->update("users", "a", 1, R"({"_id":"a","name":"B"})") == 4);
+  auto d = db->remove("users", "a");
+  REQUIRE(d);
+  CHECK(d->deleted);
+  CHECK(d->id == 5);
+  CHECK(db->last_commit_id() == 5);
+}
+
+TEST_CASE_TEMPLATE("insert, get, update, delete", Db, AERODB_ENGINES) {
+  auto db = open_or_fail<Db>("/db", in_memory());
+  setup_users(*db);
+  REQUIRE(db->insert("users", 1, R"({"_id":"u1","name":"Ada","age":36,"tags":["x","y"]})"));
+  {
+    auto got = db->read().get("users", "u1");
+    REQUIRE(got);
+    REQUIRE(got->has_value());
+    CHECK((*got)->doc.to_json_string() == R"({"_id":"u1","name":"Ada","age":36,"tags":["x","y"]})");
+    CHECK((*got)->schema_version == 1);
+    CHECK((*got)->committed_at == 3);
+    CHECK((*got)->doc.view().find("age")->as_int() == 36);
+  }
+  REQUIRE(db->update("users", "u1", 1, R"({"_id":"u1","name":"Ada L."})"));
+  {
+    auto got = db->read().get("users", "u1");
+    REQUIRE(got->has_value());
+    CHECK((*got)->doc.to_json_string() == R"({"_id":"u1","name":"Ada L."})");
+  }
+  auto removed = db->remove("users", "u1");
+  REQUIRE(removed);
+  CHECK(removed->deleted);
+  auto got = db->read().get("users", "u1");
+  REQUIRE(got);
+  CHECK_FALSE(got->has_value());
+  // A deleted _id can be inserted again.
+  CHECK(db->insert("users", 1, R"({"_id":"u1","name":"Again"})"));
+}
+
+TEST_CASE_TEMPLATE("deleting a missing document writes nothing", Db, AERODB_ENGINES) {
+  auto fs = std::make_shared<testing::fault_injection_fs>();
+  auto db = open_or_fail<Db>("/db", in_memory(fs));
+  setup_users(*db);
+  const auto ops = fs->op_count();
+  const auto last = db->last_commit_id();
+  auto r = db->remove("users", "nobody");
+  REQUIRE(r);
+  CHECK_FALSE(r->deleted);
+  CHECK(r->id == 0);
+  CHECK(fs->op_count() == ops);
+  CHECK(db->last_commit_id() == last);
+}
+
+TEST_CASE_TEMPLATE("a read view keeps seeing its boundary", Db, AERODB_ENGINES) {
+  auto db = open_or_fail<Db>("/db", in_memory());
+  setup_users(*db);
+  REQUIRE(db->insert("users", 1, R"({"_id":"a","name":"v1"})"));
+  auto before = db->read();
+  REQUIRE(db->update("users", "a", 1, R"({"_id":"a","name":"v2"})"));
+  REQUIRE(db->insert("users", 1, R"({"_id":"b","name":"new"})"));
+  auto middle = db->read();
+  REQUIRE(db->remove("users", "a"));
+  auto after = db->read();
+
+  auto name = [](const auto& view, const char* id) -> std::string {
+    auto r = view.get("users", id);
+    REQUIRE(r);
+    if (!r->has_value()) return "<absent>";
+    return std::string((*r)->doc.view().find("name")->as_string());
+  };
+  CHECK(name(before, "a") == "v1");
+  CHECK(name(before, "b") == "<absent>");
+  CHECK(name(middle, "a") == "v2");
+  CHECK(name(middle, "b") == "new");
+  CHECK(name(after, "a") == "<absent>");
+  CHECK(name(after, "b") == "new");
+
+  // An explicit older boundary sees the same as a view opened then.
+  auto old = db->read_at(before.bound());
+  REQUIRE(old);
+  CHECK(name(*old, "a") == "v1");
+  CHECK(db->read_at(db->last_commit_id() + 1).code() == errc::config_invalid);
+  // Before the collection existed, it does not exist.
+  auto genesis = db->read_at(1);
+  REQUIRE(genesis);
+  CHECK(genesis->get("users", "a").code() == errc::collection_unknown);
+}
+
+TEST_CASE_TEMPLATE("an atomic batch commits several collections under one CommitId", Db, AERODB_ENGINES) {
+  auto db = open_or_fail<Db>("/db", in_memory());
+  setup_users(*db);
+  REQUIRE(db->register_schema(item_schema_v1));
+  REQUIRE(db->create_collection("items", "item"));
+  REQUIRE(db->insert("users", 1, R"({"_id":"old","name":"Old"})"));
+  auto before = db->read();
+
+  write_batch b;
+  b.insert("users", 1, R"({"_id":"u1","name":"One"})")
+      .insert("items", 1, R"({"_id":"i1","qty":5})")
+      .update("users", "old", 1, R"({"_id":"old","name":"Renamed"})")
+      .remove("users", "missing");
+  auto out = db->commit(b);
+  REQUIRE(out);
+  CHECK(out->id == before.bound() + 1);
+  CHECK(out->applied == std::vector<bool>{true, true, true, false});
+
+  auto after = db->read();
+  for (auto [c, id] : {std::pair{"users", "u1"}, std::pair{"items", "i1"}, std::pair{"users", "old"}}) {
+    auto r = after.get(c, id);
+    REQUIRE(r);
+    REQUIRE(r->has_value());
+    CHECK((*r)->committed_at == out->id);
+  }
+  // The earlier view sees none of it.
+  CHECK_FALSE(before.get("users", "u1")->has_value());
+  CHECK_FALSE(before.get("items", "i1")->has_value());
+}
+
+TEST_CASE_TEMPLATE("reopening recovers every commit and continues the CommitIds", Db, AERODB_ENGINES) {
+  auto fs = std::make_shared<testing::fault_injection_fs>();
+  state_map expected;
+  {
+    auto db = open_or_fail<Db>("/db", in_memory(fs));
+    setup_users(*db);
+    REQUIRE(db->register_schema(user_schema_v2));
+    for (int i = 0; i < 50; ++i)
+      REQUIRE(db->insert("users", 1, R"({"_id":"k)" + std::to_string(i) + R"(","name":"n","age":)" +
+                                          std::to_string(i) + "}"));
+    REQUIRE(db->update("users", "k3", 2, R"({"_id":"k3","name":"n","email":"e@x"})"));
+    REQUIRE(db->remove("users", "k4"));
+    expected = dump(*db);
+    CHECK(db->last_commit_id() == 55);
+  }
+  std::vector<recovery_progress> progress;
+  auto opts = in_memory(fs);
+  opts.on_recovery_progress = [&](const recovery_progress& p) { progress.push_back(p); };
+  auto db = open_or_fail<Db>("/db", opts);
+  CHECK(dump(*db) == expected);
+  CHECK(db->last_commit_id() == 55);
+  CHECK(db->recovery().records_replayed == 55);
+  CHECK(db->recovery().last_commit_id == 55);
+  CHECK_FALSE(db->recovery().torn_tail.has_value());
+  REQUIRE_FALSE(progress.empty());
+  CHECK(progress.back().bytes_done == progress.back().bytes_total);
+  CHECK(progress.back().records_replayed == 55);
+  CHECK(db->find_schema("user", 2).has_value());
+  CHECK(*db->insert("users", 1, R"({"_id":"next","name":"n"})") == 56);
+  auto k3 = db->read().get("users", "k3");
+  CHECK((*k3)->schema_version == 2);
+}
+
+TEST_CASE_TEMPLATE("recovery spans many WAL segments", Db, AERODB_ENGINES) {
+  auto fs = std::make_shared<testing::fault_injection_fs>();
+  auto opts = in_memory(fs);
+  opts.wal_segment_bytes = 1024;
+  state_map expected;
+  {
+    auto db = open_or_fail<Db>("/db", opts);
+    setup_users(*db);
+    for (int i = 0; i < 100; ++i)
+      REQUIRE(db->insert("users", 1, R"({"_id":"k)" + std::to_string(i) + R"(","name":"some longer name"})"));
+    expected = dump(*db);
+    CHECK(db->wal_stats().segments_created > 5);
+  }
+  auto db = open_or_fail<Db>("/db", opts);
+  CHECK(db->recovery().segments > 5);
+  CHECK(dump(*db) == expected);
+}
+
+TEST_CASE_TEMPLATE("a second open of a directory fails clearly", Db, AERODB_ENGINES) {
+  SUBCASE("in the same process, fault-injecting file system") {
+    auto fs = std::make_shared<testing::fault_injection_fs>();
+    auto first = open_or_fail<Db>("/db", in_memory(fs));
+    auto second = Db::open("/db", in_memory(fs));
+    REQUIRE_FALSE(second);
+    CHECK(second.code() == errc::storage_locked);
+    CHECK(second.error_value().detail("directory") == "/db");
+    first.reset();
+    CHECK(Db::open("/db", in_memory(fs)));
+  }
+  SUBCASE("POSIX, from this process and from another process") {
+    const auto dir = temp_dir("lock");
+    {
+      auto first = open_or_fail<Db>(dir, {});
+      setup_users(*first);
+      auto second = Db::open(dir, {});
+      REQUIRE_FALSE(second);
+      CHECK(second.code() == errc::storage_locked);
+
+      const pid_t child = ::fork();
+      REQUIRE(child >= 0);
+      if (child == 0) {
+        auto r = Db::open(dir, {});
+        ::_exit(!r && r.code() == errc::storage_locked ? 0 : 1);
+      }
+      int status = 0;
+      ::waitpid(child, &status, 0);
+      CHECK(WIFEXITED(status));
+      CHECK(WEXITSTATUS(status) == 0);
+    }
+    auto again = open_or_fail<Db>(dir, {});
+    CHECK(again->last_commit_id() == 2);
+    again.reset();
+    std::filesystem::remove_all(dir);
+  }
+}
+
+TEST_CASE_TEMPLATE("documents survive a real reopen on POSIX files", Db, AERODB_ENGINES) {
+  const auto dir = temp_dir("posix");
+  state_map expected;
+  {
+    auto db = open_or_fail<Db>(dir, {});
+    setup_users(*db);
+    write_batch b;
+    for (int i = 0; i < 10; ++i)
+      b.insert("users", 1, R"({"_id":"b)" + std::to_string(i) + R"(","name":"x","score":1.5})");
+    REQUIRE(db->commit(b));
+    expected = dump(*db);
+  }
+  auto db = open_or_fail<Db>(dir, {});
+  CHECK(dump(*db) == expected);
+  CHECK(expected["users"].size() == 10);
+  db.reset();
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE_TEMPLATE("writes and schema versions are scoped correctly", Db, AERODB_ENGINES) {
+  auto db = open_or_fail<Db>("/db", in_memory());
+  setup_users(*db);
+  REQUIRE(db->register_schema(user_schema_v2));
+  // v2 requires email; v1 forbids it.
+  CHECK(db->insert("users", 2, R"({"_id":"a","name":"A","email":"a@x"})"));
+  CHECK(db->insert("users", 1, R"({"_id":"b","name":"B","email":"b@x"})").code() ==
+        errc::schema_validation_failed);
+  auto a = db->read().get("users", "a");
+  CHECK((*a)->schema_version == 2);
+}

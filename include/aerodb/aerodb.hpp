@@ -1,0 +1,12 @@
+// AeroDB for C++: the umbrella header. Include this, pick a policy combination (or use
+// the `aerodb::database` baseline alias), and open a data directory.
+#pragma once
+
+#include <aerodb/database.hpp>
+#include <aerodb/document/document.hpp>
+#include <aerodb/error.hpp>
+#include <aerodb/io/file_system.hpp>
+#include <aerodb/io/posix_fs.hpp>
+#include <aerodb/policies/baseline.hpp>
+#include <aerodb/policies/concepts.hpp>
+#include <aerodb/schema/schema.hpp>

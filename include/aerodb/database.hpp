@@ -1,0 +1,836 @@
+// basic_database<FsyncPolicy, VisibilityCachePolicy, IndexPolicy>: the engine.
+//
+// Life of a write (SPEC_DIGEST §3), and where each step happens:
+//   caller thread, no engine lock held:
+//     1. parse the JSON and enforce the document limits
+//     2. find the collection and schema version; validate strictly
+//     3. encode the document and serialize the record payload, with its CRC32C
+//   commit pipeline (FsyncPolicy decides grouping; commit_group never runs twice at once):
+//     4. check the write against the newest versions (insert of an existing _id, update
+//        of a missing one, delete of a missing one = no-op)
+//     5. assign the CommitId and link the new, still invisible, versions into their chains
+//     6. frame and write the record(s), then fsync: the durability boundary
+//     7. publish the CommitId: read views opened from now on see the write
+//   caller thread: the call returns (the acknowledgment), after step 7.
+//
+// A failed append or fsync is FATAL: nothing of that group is acknowledged or published,
+// and the instance refuses every later write with AERO_STORAGE_READ_ONLY. Reopening the
+// directory decides from the log what survived.
+//
+// Thread safety: every public member may be called from any number of threads at once.
+// A read_view may be used by one thread at a time; open one per thread. Read views must
+// not outlive the database that made them.
+#pragma once
+
+#include <aerodb/document/document.hpp>
+#include <aerodb/error.hpp>
+#include <aerodb/format/wal_format.hpp>
+#include <aerodb/io/file_system.hpp>
+#include <aerodb/io/posix_fs.hpp>
+#include <aerodb/mvcc/version.hpp>
+#include <aerodb/policies/baseline.hpp>
+#include <aerodb/policies/concepts.hpp>
+#include <aerodb/schema/schema.hpp>
+#include <aerodb/wal/wal_reader.hpp>
+#include <aerodb/wal/wal_writer.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+namespace aerodb {
+
+using format::commit_id;
+
+struct recovery_progress {
+  std::uint64_t bytes_done = 0;
+  std::uint64_t bytes_total = 0;
+  std::uint64_t records_replayed = 0;
+};
+
+struct open_options {
+  // The file system every file operation goes through; null means POSIX.
+  std::shared_ptr<io::file_system> fs;
+  // A segment is closed and a new one started once it would grow past this size.
+  std::uint64_t wal_segment_bytes = 64u << 20;
+  document_limits limits;
+  // Most operations one atomic batch may hold.
+  std::size_t max_batch_ops = 100'000;
+  // Called during recovery after every segment and every 4096 records.
+  std::function<void(const recovery_progress&)> on_recovery_progress;
+};
+
+struct recovery_report {
+  std::uint64_t records_replayed = 0;
+  std::uint64_t segments = 0;
+  std::uint64_t wal_bytes = 0;
+  commit_id last_commit_id = 0;
+  std::optional<wal::torn_tail> torn_tail;  // what was discarded, and where
+  std::chrono::nanoseconds duration{0};
+
+  std::string to_string() const {
+    std::string s = "replayed " + std::to_string(records_replayed) + " records from " +
+                    std::to_string(segments) + " segment(s) (" + std::to_string(wal_bytes) +
+                    " bytes), last CommitId " + std::to_string(last_commit_id) + ", in " +
+                    std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(duration).count()) +
+                    " us; ";
+    if (torn_tail)
+      s += "discarded a torn tail of " + std::to_string(torn_tail->bytes) + " bytes at " +
+           torn_tail->segment + " offset " + std::to_string(torn_tail->offset) + " (" +
+           torn_tail->reason + ")";
+    else
+      s += "no torn tail";
+    return s;
+  }
+};
+
+// A document as a read view sees it.
+struct versioned_document {
+  document doc;
+  std::uint32_t schema_version = 0;
+  commit_id committed_at = 0;
+};
+
+struct delete_outcome {
+  bool deleted = false;
+  commit_id id = 0;  // 0 when nothing was deleted (and nothing was written)
+};
+
+struct batch_outcome {
+  commit_id id = 0;            // 0 when every operation was a no-op delete
+  std::vector<bool> applied;   // per operation; false only for deletes of missing documents
+};
+
+// Several writes, possibly to several collections, committed as one CommitId: either all
+// of them become durable and visible together, or none does.
+class write_batch {
+ public:
+  struct op {
+    format::write_kind kind;
+    std::string collection;
+    std::string id;  // update and remove
+    std::uint32_t schema_version = 0;
+    std::string json;  // insert and update
+  };
+  write_batch& insert(std::string collection, std::uint32_t schema_version, std::string json) {
+    ops_.push_back({format::write_kind::insert, std::move(collection), {}, schema_version,
+                    std::move(json)});
+    return *this;
+  }
+  write_batch& update(std::string collection, std::string id, std::uint32_t schema_version,
+                      std::string json) {
+    ops_.push_back({format::write_kind::update, std::move(collection), std::move(id),
+                    schema_version, std::move(json)});
+    return *this;
+  }
+  write_batch& remove(std::string collection, std::string id) {
+    ops_.push_back({format::write_kind::remove, std::move(collection), std::move(id), 0, {}});
+    return *this;
+  }
+  const std::vector<op>& ops() const noexcept { return ops_; }
+  std::size_t size() const noexcept { return ops_.size(); }
+  bool empty() const noexcept { return ops_.empty(); }
+  void clear() noexcept { ops_.clear(); }
+
+ private:
+  std::vector<op> ops_;
+};
+
+template <class Database>
+class basic_read_view;
+
+template <class FsyncPolicy, class VisibilityCachePolicy, class IndexPolicy>
+class basic_database {
+  static_assert(policies::check_fsync_policy<FsyncPolicy>());
+  static_assert(policies::check_visibility_cache_policy<VisibilityCachePolicy>());
+  static_assert(policies::check_index_policy<IndexPolicy>());
+
+ public:
+  using fsync_policy = FsyncPolicy;
+  using visibility_cache_policy = VisibilityCachePolicy;
+  using index_policy = IndexPolicy;
+  using read_view = basic_read_view<basic_database>;
+  friend read_view;
+
+  basic_database(const basic_database&) = delete;
+  basic_database& operator=(const basic_database&) = delete;
+
+  // Opens (creating if needed) the data directory, takes its lock and recovers.
+  static result<std::unique_ptr<basic_database>> open(std::string dir, open_options options = {}) {
+    std::unique_ptr<basic_database> db(new basic_database(std::move(dir), std::move(options)));
+    AERO_TRY(db->recover());
+    return db;
+  }
+
+  ~basic_database() = default;
+
+  // ---- catalog ------------------------------------------------------------------------
+
+  // Registers a schema version (see docs/schemas.md for the definition format).
+  result<commit_id> register_schema(std::string_view definition_json) {
+    AERO_TRY_ASSIGN(schema s, schema::from_json(definition_json));
+    commit_request req;
+    req.type = format::record_type::schema_register;
+    const std::string text = s.to_canonical_json();
+    format::put_bytes(req.payload, text);
+    req.new_schema = std::make_unique<schema>(std::move(s));
+    return submit(req);
+  }
+
+  // Creates a collection whose documents follow versions of schema `schema_id`.
+  result<commit_id> create_collection(std::string_view name, std::string_view schema_id) {
+    if (!valid_collection_name(name))
+      return error(errc::collection_invalid_name,
+                   "a collection name is 1 to 64 characters of A-Z, a-z, 0-9, '_' and '-'",
+                   {{"collection", std::string(name)}});
+    {
+      std::shared_lock lock(state_mu_);
+      if (!schema_known(schema_id))
+        return error(errc::unknown_schema, "no version of this schema is registered",
+                     {{"schema_id", std::string(schema_id)}});
+    }
+    commit_request req;
+    req.type = format::record_type::collection_create;
+    req.new_collection = format::collection_create_record{std::string(name), std::string(schema_id)};
+    req.payload = format::encode_collection_create(*req.new_collection);
+    return submit(req);
+  }
+
+  // ---- writes -------------------------------------------------------------------------
+
+  result<commit_id> insert(std::string_view collection, std::uint32_t schema_version,
+                           std::string_view json) {
+    write_batch b;
+    b.insert(std::string(collection), schema_version, std::string(json));
+    AERO_TRY_ASSIGN(batch_outcome out, commit(b));
+    return out.id;
+  }
+
+  // Replaces the whole document `id`; the new JSON must carry the same `_id`.
+  result<commit_id> update(std::string_view collection, std::string_view id,
+                           std::uint32_t schema_version, std::string_view json) {
+    write_batch b;
+    b.update(std::string(collection), std::string(id), schema_version, std::string(json));
+    AERO_TRY_ASSIGN(batch_outcome out, commit(b));
+    return out.id;
+  }
+
+  // Deleting a missing document is a no-op that writes nothing.
+  result<delete_outcome> remove(std::string_view collection, std::string_view id) {
+    write_batch b;
+    b.remove(std::string(collection), std::string(id));
+    AERO_TRY_ASSIGN(batch_outcome out, commit(b));
+    return delete_outcome{out.applied.at(0), out.id};
+  }
+
+  // Commits every operation of `batch` as one CommitId, or none of them.
+  result<batch_outcome> commit(const write_batch& batch) {
+    AERO_TRY_ASSIGN(commit_request req, prepare_batch(batch));
+    AERO_TRY_ASSIGN(commit_id id, submit(req));
+    return batch_outcome{id, std::move(req.applied)};
+  }
+
+  // ---- reads --------------------------------------------------------------------------
+
+  // A read view of every commit acknowledged before this call.
+  read_view read() const { return read_view(*this, visible_.load(std::memory_order_acquire)); }
+
+  // A read view at an older boundary; AERO_CONFIG_INVALID beyond the newest commit.
+  result<read_view> read_at(commit_id bound) const {
+    const commit_id newest = visible_.load(std::memory_order_acquire);
+    if (bound > newest)
+      return error(errc::config_invalid, "a read view cannot be bounded beyond the newest commit",
+                   {{"bound", std::to_string(bound)}, {"newest", std::to_string(newest)}});
+    return read_view(*this, bound);
+  }
+
+  commit_id last_commit_id() const noexcept { return visible_.load(std::memory_order_acquire); }
+  const recovery_report& recovery() const noexcept { return report_; }
+  bool writable() const {
+    std::lock_guard lock(writer_mu_);
+    return !writer_.failed();
+  }
+  const std::string& directory() const noexcept { return dir_; }
+  const open_options& options() const noexcept { return options_; }
+
+  std::vector<std::string> collection_names() const {
+    std::shared_lock lock(state_mu_);
+    std::vector<std::string> out;
+    for (const auto& [name, c] : collections_) out.push_back(name);
+    return out;
+  }
+
+  // The schema registered as (id, version), if any.
+  std::optional<schema> find_schema(std::string_view id, std::uint32_t version) const {
+    std::shared_lock lock(state_mu_);
+    auto it = schemas_.find(std::pair<std::string_view, std::uint32_t>(id, version));
+    if (it == schemas_.end()) return std::nullopt;
+    return *it->second;
+  }
+
+  wal::writer_stats wal_stats() const {
+    std::lock_guard lock(writer_mu_);
+    return writer_.stats();
+  }
+
+  // ---- the commit pipeline's side of the engine ---------------------------------------
+
+  struct prepared_op {
+    format::write_kind kind;
+    std::string collection;
+    std::string id;
+    std::uint32_t schema_version = 0;
+    std::shared_ptr<const mvcc::payload::buffer> doc;
+  };
+
+  struct commit_request {
+    format::record_type type = format::record_type::write_batch;
+    std::vector<prepared_op> ops;
+    std::unique_ptr<schema> new_schema;
+    std::optional<format::collection_create_record> new_collection;
+    format::byte_buffer payload;
+    // Outcome, filled in by commit_group.
+    std::optional<error> failure;
+    commit_id id = 0;
+    std::vector<bool> applied;
+  };
+
+  // Handles a group of requests in order. The FsyncPolicy guarantees that no two calls
+  // overlap. Requests that fail their checks get their error and take no CommitId; the
+  // others are written, synced once, then published together.
+  void commit_group(std::span<commit_request* const> group) {
+    std::lock_guard wlock(writer_mu_);
+    format::byte_buffer framed;
+    std::vector<commit_request*> accepted;
+    commit_id first = 0;
+    for (commit_request* req : group) {
+      if (writer_.failed()) {
+        req->failure = read_only_error();
+        continue;
+      }
+      if (auto e = check(*req)) {
+        req->failure = std::move(*e);
+        continue;
+      }
+      if (req->type == format::record_type::write_batch &&
+          std::none_of(req->applied.begin(), req->applied.end(), [](bool b) { return b; })) {
+        req->id = 0;  // only deletes of missing documents: nothing to write
+        continue;
+      }
+      req->id = next_id_++;
+      if (first == 0) first = req->id;
+      link(*req);
+      format::append_record(framed, req->type, req->id, req->payload,
+                            crc32c::value(req->payload));
+      accepted.push_back(req);
+    }
+    if (accepted.empty()) return;
+
+    auto written = writer_.append(framed, first, accepted.size());
+    if (written) written = writer_.sync();
+    if (!written) {
+      for (commit_request* req : accepted) {
+        req->failure = written.error_value();
+        req->id = 0;
+      }
+      return;
+    }
+    visible_.store(accepted.back()->id, std::memory_order_release);
+  }
+
+ private:
+  // (schema id, version), ordered by id then version, searchable without copying the id.
+  struct schema_key_less {
+    using is_transparent = void;
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const {
+      const std::string_view ai(a.first), bi(b.first);
+      return ai < bi || (ai == bi && a.second < b.second);
+    }
+  };
+
+  using collection_keys = typename IndexPolicy::template primary_map<std::unique_ptr<mvcc::key_entry>>;
+
+  struct collection_state {
+    std::string name;
+    std::string schema_id;
+    commit_id created_at = 0;
+    collection_keys keys;
+  };
+
+  basic_database(std::string dir, open_options options)
+      : dir_(std::move(dir)),
+        options_(std::move(options)),
+        fs_(options_.fs ? options_.fs : io::posix_file_system_instance()),
+        writer_(*fs_, dir_, options_.wal_segment_bytes),
+        pipeline_(*this) {}
+
+  static bool valid_collection_name(std::string_view name) {
+    if (name.empty() || name.size() > 64) return false;
+    return std::all_of(name.begin(), name.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+             c == '_' || c == '-';
+    });
+  }
+
+  // REQUIRES: state_mu_ held (shared or exclusive), or the pipeline / recovery thread.
+  bool schema_known(std::string_view id) const {
+    auto it = schemas_.lower_bound(std::pair<std::string_view, std::uint32_t>(id, 0));
+    return it != schemas_.end() && it->first.first == id;
+  }
+
+  static error read_only_error() {
+    return error(errc::storage_read_only,
+                 "this instance refuses writes after a failed write-ahead log append or fsync; "
+                 "reopen the directory to recover");
+  }
+
+  static error invalid_id(std::string_view id, std::string reason) {
+    return error(errc::document_invalid_id, "invalid document _id: " + reason,
+                 {{"_id", std::string(id.substr(0, 200))}, {"reason", reason}});
+  }
+
+  result<void> check_id_argument(std::string_view id) const {
+    if (id.empty()) return invalid_id(id, "empty");
+    if (id.size() > options_.limits.max_id_bytes) return invalid_id(id, "longer than the limit");
+    return ok();
+  }
+
+  // Steps 1-3 of a write, outside every engine lock but the catalog's shared one.
+  result<commit_request> prepare_batch(const write_batch& batch) const {
+    if (batch.empty()) return error(errc::batch_empty, "a write batch needs at least one operation");
+    if (batch.size() > options_.max_batch_ops)
+      return error(errc::batch_too_large, "the write batch holds too many operations",
+                   {{"ops", std::to_string(batch.size())},
+                    {"limit", std::to_string(options_.max_batch_ops)}});
+    commit_request req;
+    req.type = format::record_type::write_batch;
+    std::set<std::pair<std::string_view, std::string_view>> seen;
+    std::vector<std::string> ids(batch.size());
+    req.ops.reserve(batch.size());
+    std::size_t index = 0;
+    for (const auto& op : batch.ops()) {
+      auto at = [&](error e) -> error {
+        if (batch.size() > 1) return std::move(e).with("batch_op", std::to_string(index));
+        return e;
+      };
+      prepared_op p{op.kind, op.collection, op.id, op.schema_version, nullptr};
+      const schema* s = nullptr;
+      {
+        std::shared_lock lock(state_mu_);
+        auto c = collections_.find(op.collection);
+        if (c == collections_.end())
+          return at(error(errc::collection_unknown, "no such collection",
+                          {{"collection", op.collection}}));
+        if (op.kind != format::write_kind::remove) {
+          if (op.schema_version == 0)
+            return at(error(errc::schema_version_required,
+                            "a write must name the schema version its document follows",
+                            {{"collection", op.collection}}));
+          auto it = schemas_.find(std::pair<std::string_view, std::uint32_t>(
+              c->second->schema_id, op.schema_version));
+          if (it == schemas_.end())
+            return at(error(errc::unknown_schema_version, "this schema version is not registered",
+                            {{"schema_id", c->second->schema_id},
+                             {"version", std::to_string(op.schema_version)}}));
+          s = it->second.get();  // schemas are never removed: the pointer stays valid
+        }
+      }
+      if (op.kind == format::write_kind::remove) {
+        if (auto r = check_id_argument(op.id); !r) return at(std::move(r).error_value());
+      } else {
+        auto value = parse_json(op.json, options_.limits);
+        if (!value) return at(std::move(value).error_value());
+        if (auto r = check_document_shape(*value, options_.limits); !r)
+          return at(std::move(r).error_value());
+        if (auto r = s->validate(value->as_object()); !r) return at(std::move(r).error_value());
+        auto doc = encode_document(*value, options_.limits);
+        if (!doc) return at(std::move(doc).error_value());
+        const std::string doc_id(doc->id());
+        if (op.kind == format::write_kind::update) {
+          if (auto r = check_id_argument(op.id); !r) return at(std::move(r).error_value());
+          if (doc_id != op.id)
+            return at(error(errc::document_id_immutable,
+                            "an update cannot change a document's _id",
+                            {{"_id", op.id}, {"new_id", doc_id}}));
+        }
+        p.id = doc_id;
+        p.doc = doc->buffer();
+      }
+      req.ops.push_back(std::move(p));
+      ++index;
+    }
+    for (std::size_t i = 0; i < req.ops.size(); ++i) {
+      if (!seen.insert({req.ops[i].collection, req.ops[i].id}).second)
+        return error(errc::batch_duplicate_key,
+                     "a batch may touch each document once; merge the operations on this _id",
+                     {{"collection", req.ops[i].collection}, {"_id", req.ops[i].id},
+                      {"batch_op", std::to_string(i)}});
+    }
+    req.payload = encode_batch_payload(req.ops, nullptr);
+    if (req.payload.size() > format::max_record_payload)
+      return error(errc::batch_too_large, "the write batch is larger than one log record may be",
+                   {{"bytes", std::to_string(req.payload.size())},
+                    {"limit", std::to_string(format::max_record_payload)}});
+    return req;
+  }
+
+  static format::byte_buffer encode_batch_payload(const std::vector<prepared_op>& ops,
+                                                  const std::vector<bool>* applied) {
+    std::uint32_t count = 0;
+    for (std::size_t i = 0; i < ops.size(); ++i) count += (!applied || (*applied)[i]) ? 1 : 0;
+    format::byte_buffer out;
+    format::put_le<std::uint32_t>(out, count);
+    for (std::size_t i = 0; i < ops.size(); ++i) {
+      if (applied && !(*applied)[i]) continue;
+      const auto& op = ops[i];
+      format::write_op_record rec{op.kind, op.collection, op.id, op.schema_version,
+                                  op.doc ? std::span<const std::byte>(*op.doc)
+                                         : std::span<const std::byte>()};
+      format::encode_write_op(out, rec);
+    }
+    return out;
+  }
+
+  result<commit_id> submit(commit_request& req) {
+    pipeline_.submit(req);
+    if (req.failure) return std::move(*req.failure);
+    return req.id;
+  }
+
+  const mvcc::key_entry* find_key(const collection_state& c, std::string_view id) const {
+    auto it = c.keys.find(id);
+    return it == c.keys.end() ? nullptr : it->second.get();
+  }
+
+  // Step 4, in the pipeline: checks against the newest (possibly unpublished) state.
+  std::optional<error> check(commit_request& req) {
+    switch (req.type) {
+      case format::record_type::schema_register: {
+        const auto key = std::pair<std::string_view, std::uint32_t>(req.new_schema->id(),
+                                                                    req.new_schema->version());
+        if (schemas_.count(key))
+          return error(errc::schema_immutable,
+                       "this schema version is already registered; register a new version",
+                       {{"schema_id", req.new_schema->id()},
+                        {"version", std::to_string(req.new_schema->version())}});
+        return std::nullopt;
+      }
+      case format::record_type::collection_create:
+        if (collections_.count(req.new_collection->name))
+          return error(errc::collection_exists, "a collection with this name exists",
+                       {{"collection", req.new_collection->name}});
+        return std::nullopt;
+      case format::record_type::write_batch:
+        break;
+    }
+    req.applied.assign(req.ops.size(), true);
+    bool any_noop = false;
+    for (std::size_t i = 0; i < req.ops.size(); ++i) {
+      const auto& op = req.ops[i];
+      const auto* key = find_key(*collections_.find(op.collection)->second, op.id);
+      const mvcc::version* newest = key ? key->newest() : nullptr;
+      const bool exists = newest && !newest->tombstone();
+      auto located = [&](error e) -> error {
+        if (req.ops.size() > 1) return std::move(e).with("batch_op", std::to_string(i));
+        return e;
+      };
+      switch (op.kind) {
+        case format::write_kind::insert:
+          if (exists)
+            return located(error(errc::document_exists, "a document with this _id exists",
+                                 {{"collection", op.collection}, {"_id", op.id}}));
+          break;
+        case format::write_kind::update:
+          if (!exists)
+            return located(error(errc::document_not_found, "no document with this _id to update",
+                                 {{"collection", op.collection}, {"_id", op.id}}));
+          break;
+        case format::write_kind::remove:
+          if (!exists) {
+            req.applied[i] = false;
+            any_noop = true;
+          }
+          break;
+      }
+    }
+    if (any_noop) req.payload = encode_batch_payload(req.ops, &req.applied);
+    return std::nullopt;
+  }
+
+  // Step 5: the versions and catalog entries exist from now on, invisible until the
+  // CommitId is published.
+  void link(commit_request& req) {
+    std::unique_lock lock(state_mu_);
+    switch (req.type) {
+      case format::record_type::schema_register: {
+        auto key = std::pair<std::string, std::uint32_t>(req.new_schema->id(), req.new_schema->version());
+        schemas_.emplace(std::move(key), std::move(req.new_schema));
+        return;
+      }
+      case format::record_type::collection_create: {
+        auto c = std::make_unique<collection_state>();
+        c->name = req.new_collection->name;
+        c->schema_id = req.new_collection->schema_id;
+        c->created_at = req.id;
+        collections_.emplace(c->name, std::move(c));
+        return;
+      }
+      case format::record_type::write_batch:
+        for (std::size_t i = 0; i < req.ops.size(); ++i) {
+          if (!req.applied[i]) continue;
+          auto& op = req.ops[i];
+          link_version(*collections_.find(op.collection)->second, op.id, req.id, op.kind,
+                       op.schema_version, op.doc);
+        }
+        return;
+    }
+  }
+
+  void link_version(collection_state& c, const std::string& id, commit_id cid,
+                    format::write_kind kind, std::uint32_t schema_version,
+                    std::shared_ptr<const mvcc::payload::buffer> doc) {
+    auto it = c.keys.find(std::string_view(id));
+    if (it == c.keys.end()) it = c.keys.try_emplace(id, std::make_unique<mvcc::key_entry>(id)).first;
+    if (kind == format::write_kind::remove)
+      it->second->push(std::make_unique<mvcc::version>(cid));
+    else
+      it->second->push(std::make_unique<mvcc::version>(cid, schema_version,
+                                                       mvcc::payload(std::move(doc))));
+  }
+
+  // ---- recovery -----------------------------------------------------------------------
+
+  result<void> recover() {
+    const auto started = std::chrono::steady_clock::now();
+    AERO_TRY(fs_->create_dir(dir_));
+    auto lock = fs_->lock(io::join(dir_, "LOCK"));
+    if (!lock) {
+      auto e = std::move(lock).error_value();
+      if (e.code() == errc::storage_locked)
+        return error(errc::storage_locked,
+                     "the data directory is already open in this or another process",
+                     {{"directory", dir_}});
+      return e;
+    }
+    lock_ = std::move(*lock);
+
+    std::unique_lock state_lock(state_mu_);
+    auto progress = [this](const wal::scan_progress& p) {
+      if (options_.on_recovery_progress)
+        options_.on_recovery_progress({p.bytes_done, p.bytes_total, p.records});
+    };
+    AERO_TRY_ASSIGN(wal::scan_result scan,
+                    wal::read_wal(*fs_, dir_, 0,
+                                  [this](const wal::wal_record& r) { return replay(r); },
+                                  progress));
+
+    // Discard the torn tail for good before anything is appended after it: a valid record
+    // behind it would otherwise turn it into corruption at the next recovery.
+    std::optional<wal::segment_info> resume_at =
+        scan.segments.empty() ? std::nullopt : std::optional(scan.segments.back());
+    if (scan.torn) {
+      const std::string path = io::join(dir_, scan.torn->segment);
+      if (scan.torn->whole_segment) {
+        AERO_TRY(fs_->remove(path));
+        AERO_TRY(fs_->sync_dir(dir_));
+      } else {
+        AERO_TRY_ASSIGN(auto f, fs_->open(path, io::open_mode::append));
+        AERO_TRY(f->truncate(scan.torn->offset));
+        AERO_TRY(f->sync());
+      }
+    }
+    if (resume_at) {
+      AERO_TRY(writer_.resume(resume_at->seq, resume_at->name, resume_at->valid_end));
+    } else if (scan.torn && scan.torn->whole_segment) {
+      if (auto seq = format::parse_segment_file_name(scan.torn->segment))
+        writer_.set_next_seq(*seq);
+    }
+
+    next_id_ = scan.last_commit_id + 1;
+    visible_.store(scan.last_commit_id, std::memory_order_release);
+    report_.records_replayed = scan.records_replayed;
+    report_.segments = scan.segments.size();
+    report_.wal_bytes = scan.bytes_total;
+    report_.last_commit_id = scan.last_commit_id;
+    report_.torn_tail = scan.torn;
+    report_.duration = std::chrono::steady_clock::now() - started;
+    return ok();
+  }
+
+  error corrupt_record(const wal::wal_record& r, std::string why) const {
+    return error(errc::wal_corruption,
+                 "a checksummed log record cannot be applied: " + why,
+                 {{"segment", *r.segment}, {"offset", std::to_string(r.offset)},
+                  {"commit_id", std::to_string(r.id)}});
+  }
+
+  // Replays one record; full-state records make this idempotent.
+  result<void> replay(const wal::wal_record& r) {
+    switch (r.type) {
+      case format::record_type::schema_register: {
+        auto s = schema::from_json(format::as_chars(r.payload));
+        if (!s) return corrupt_record(r, "bad schema definition: " + s.error_value().message());
+        auto key = std::pair<std::string, std::uint32_t>(s->id(), s->version());
+        if (schemas_.count(key)) return corrupt_record(r, "schema registered twice");
+        schemas_.emplace(std::move(key), std::make_unique<schema>(std::move(*s)));
+        return ok();
+      }
+      case format::record_type::collection_create: {
+        auto c = format::decode_collection_create(r.payload);
+        if (!c) return corrupt_record(r, "bad collection record");
+        if (collections_.count(c->name) || !schema_known(c->schema_id))
+          return corrupt_record(r, "collection record contradicts the catalog");
+        auto state = std::make_unique<collection_state>();
+        state->name = c->name;
+        state->schema_id = c->schema_id;
+        state->created_at = r.id;
+        collections_.emplace(c->name, std::move(state));
+        return ok();
+      }
+      case format::record_type::write_batch: {
+        auto ops = format::decode_write_batch(r.payload);
+        if (!ops) return corrupt_record(r, "bad write batch");
+        for (auto& op : *ops) {
+          auto c = collections_.find(op.collection);
+          if (c == collections_.end()) return corrupt_record(r, "write to an unknown collection");
+          std::shared_ptr<const mvcc::payload::buffer> buf;
+          if (op.kind != format::write_kind::remove) {
+            auto doc = document::from_bytes(
+                std::vector<std::byte>(op.document.begin(), op.document.end()));
+            if (!doc) return corrupt_record(r, "bad document: " + doc.error_value().message());
+            if (doc->id() != op.id) return corrupt_record(r, "document _id differs from the key");
+            buf = doc->buffer();
+          }
+          link_version(*c->second, op.id, r.id, op.kind, op.schema_version, std::move(buf));
+        }
+        return ok();
+      }
+    }
+    return corrupt_record(r, "unknown record type");
+  }
+
+  // ---- read views ---------------------------------------------------------------------
+
+  void register_view(commit_id bound) const {
+    std::lock_guard lock(views_mu_);
+    active_views_.insert(bound);
+  }
+  void unregister_view(commit_id bound) const {
+    std::lock_guard lock(views_mu_);
+    active_views_.erase(active_views_.find(bound));
+  }
+
+  const std::string dir_;
+  const open_options options_;
+  const std::shared_ptr<io::file_system> fs_;
+  std::unique_ptr<io::file_lock> lock_;
+
+  // Catalog and version chains. Exclusive only while linking (step 5) and at recovery;
+  // readers hold it shared. Never held across I/O by the write path.
+  mutable std::shared_mutex state_mu_;
+  std::map<std::pair<std::string, std::uint32_t>, std::unique_ptr<schema>, schema_key_less> schemas_;
+  std::map<std::string, std::unique_ptr<collection_state>, std::less<>> collections_;
+
+  mutable std::mutex writer_mu_;  // guards writer_ and next_id_ (held by commit_group)
+  wal::wal_writer writer_;
+  commit_id next_id_ = 1;
+  std::atomic<commit_id> visible_{0};
+
+  mutable std::mutex views_mu_;
+  mutable std::multiset<commit_id> active_views_;
+
+  recovery_report report_;
+  typename FsyncPolicy::template pipeline<basic_database> pipeline_;
+};
+
+// A consistent view of the database at one CommitId boundary (SPEC_DIGEST §5): it sees
+// exactly the commits with CommitId <= bound(), for as long as it lives.
+template <class Database>
+class basic_read_view {
+ public:
+  basic_read_view(basic_read_view&& other) noexcept
+      : db_(std::exchange(other.db_, nullptr)), bound_(other.bound_), state_(std::move(other.state_)) {}
+  basic_read_view& operator=(basic_read_view&&) = delete;
+  basic_read_view(const basic_read_view&) = delete;
+  ~basic_read_view() {
+    if (db_) db_->unregister_view(bound_);
+  }
+
+  commit_id bound() const noexcept { return bound_; }
+
+  // The document `id` as of bound(), or nothing when absent or deleted.
+  result<std::optional<versioned_document>> get(std::string_view collection,
+                                                std::string_view id) const {
+    std::shared_lock lock(db_->state_mu_);
+    AERO_TRY_ASSIGN(const auto* c, find_collection(collection));
+    const auto* key = db_->find_key(*c, id);
+    if (!key) return std::optional<versioned_document>();
+    return materialize(*key);
+  }
+
+  // Calls fn(const versioned_document&) for every visible document, in _id order.
+  template <class Fn>
+  result<std::size_t> for_each(std::string_view collection, Fn&& fn) const {
+    std::vector<versioned_document> docs;
+    {
+      std::shared_lock lock(db_->state_mu_);
+      AERO_TRY_ASSIGN(const auto* c, find_collection(collection));
+      for (const auto& [id, key] : c->keys)
+        if (auto d = materialize(*key)) docs.push_back(std::move(*d));
+    }
+    std::sort(docs.begin(), docs.end(), [](const versioned_document& a, const versioned_document& b) {
+      return a.doc.id() < b.doc.id();
+    });
+    for (const auto& d : docs) fn(d);
+    return docs.size();
+  }
+
+ private:
+  friend Database;
+  basic_read_view(const Database& db, commit_id bound) : db_(&db), bound_(bound) {
+    db.register_view(bound);
+  }
+
+  // REQUIRES: state_mu_ held shared.
+  result<const typename Database::collection_state*> find_collection(std::string_view name) const {
+    auto it = db_->collections_.find(name);
+    if (it == db_->collections_.end() || it->second->created_at > bound_)
+      return error(errc::collection_unknown, "no such collection in this read view",
+                   {{"collection", std::string(name)}, {"bound", std::to_string(bound_)}});
+    return it->second.get();
+  }
+
+  std::optional<versioned_document> materialize(const mvcc::key_entry& key) const {
+    const mvcc::version* v =
+        Database::visibility_cache_policy::find_visible(state_, key, bound_);
+    if (!v || v->tombstone()) return std::nullopt;
+    std::shared_ptr<const mvcc::payload::buffer> bytes;
+    if constexpr (Database::visibility_cache_policy::zero_copy)
+      bytes = v->data.shared();
+    else
+      bytes = std::make_shared<const mvcc::payload::buffer>(v->data.bytes().begin(),
+                                                            v->data.bytes().end());
+    return versioned_document{document(std::move(bytes)), v->schema_version, v->id};
+  }
+
+  const Database* db_;
+  commit_id bound_;
+  mutable typename Database::visibility_cache_policy::view_state state_;
+};
+
+// The baseline engine: one fsync per commit, full version-chain traversal, an ordered
+// primary-key index.
+using database = basic_database<policies::fsync_per_commit, policies::full_traversal,
+                                policies::ordered_index>;
+
+}  // namespace aerodb

@@ -1,0 +1,245 @@
+// The write-ahead log's bytes: segment files, record framing and record payloads.
+//
+// docs/format.md is the prose version of this header; the two change together. Nothing
+// outside aerodb/format/ may define or assume these layouts, and no policy may change
+// them: a log written by any engine instantiation is read by every other.
+//
+//   segment   := segment_header record*
+//   segment_header (40 bytes):
+//     0  magic "AERODBWL"         8 bytes
+//     8  format_version u32       = 1
+//     12 flags u32                = 0
+//     16 segment_seq u64          = the number in the file name, from 1
+//     24 first_commit_id u64      = CommitId of the segment's first record
+//     32 header_crc u32           = CRC32C of bytes [0, 32)
+//     36 reserved u32             = 0
+//   record    := record_header payload
+//   record_header (20 bytes):
+//     0  crc u32                  = CRC32C of payload, extended with bytes [4, 20)
+//     4  payload_length u32       <= max_record_payload
+//     8  type u8                  one of record_type
+//     9  reserved 3 bytes         = 0
+//     12 commit_id u64            = previous record's commit_id + 1
+//
+// The checksum covers the payload first and the header fields last, so the payload's
+// part can be computed before the CommitId is known (outside the commit lock).
+#pragma once
+
+#include <aerodb/error.hpp>
+#include <aerodb/format/bytes.hpp>
+#include <aerodb/io/crc32c.hpp>
+
+#include <array>
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace aerodb::format {
+
+using commit_id = std::uint64_t;
+
+inline constexpr std::array<char, 8> wal_magic = {'A', 'E', 'R', 'O', 'D', 'B', 'W', 'L'};
+inline constexpr std::uint32_t wal_format_version = 1;
+inline constexpr std::size_t segment_header_size = 40;
+inline constexpr std::size_t record_header_size = 20;
+// A record larger than this cannot have been written by any AeroDB: it is damage.
+inline constexpr std::uint32_t max_record_payload = 64u << 20;
+
+static_assert(segment_header_size == 8 + 4 + 4 + 8 + 8 + 4 + 4);
+static_assert(record_header_size == 4 + 4 + 1 + 3 + 8);
+
+enum class record_type : std::uint8_t {
+  schema_register = 1,    // payload: the schema's canonical JSON text
+  collection_create = 2,  // payload: name_len u16, name, schema_id_len u16, schema_id
+  write_batch = 3,        // payload: see write_batch_record
+};
+
+inline bool known_record_type(std::uint8_t t) { return t >= 1 && t <= 3; }
+
+// "wal-00000000000000000001.log": fixed width so that names sort in sequence order.
+inline std::string segment_file_name(std::uint64_t seq) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "wal-%020llu.log", static_cast<unsigned long long>(seq));
+  return buf;
+}
+
+inline std::optional<std::uint64_t> parse_segment_file_name(std::string_view name) {
+  if (name.size() != 28 || name.substr(0, 4) != "wal-" || name.substr(24) != ".log")
+    return std::nullopt;
+  std::uint64_t v = 0;
+  for (char c : name.substr(4, 20)) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  return v;
+}
+
+struct segment_header {
+  std::uint64_t segment_seq = 0;
+  commit_id first_commit_id = 0;
+};
+
+inline byte_buffer encode_segment_header(const segment_header& h) {
+  byte_buffer out;
+  out.reserve(segment_header_size);
+  for (char c : wal_magic) out.push_back(static_cast<std::byte>(c));
+  put_le<std::uint32_t>(out, wal_format_version);
+  put_le<std::uint32_t>(out, 0);
+  put_le<std::uint64_t>(out, h.segment_seq);
+  put_le<std::uint64_t>(out, h.first_commit_id);
+  put_le<std::uint32_t>(out, crc32c::value(std::span(out).first(32)));
+  put_le<std::uint32_t>(out, 0);
+  return out;
+}
+
+// REQUIRES: bytes.size() >= segment_header_size. Empty when the header is not valid.
+inline std::optional<segment_header> decode_segment_header(std::span<const std::byte> bytes) {
+  if (bytes.size() < segment_header_size) return std::nullopt;
+  for (std::size_t i = 0; i < wal_magic.size(); ++i)
+    if (bytes[i] != static_cast<std::byte>(wal_magic[i])) return std::nullopt;
+  if (load_le<std::uint32_t>(bytes.data() + 32) != crc32c::value(bytes.first(32)))
+    return std::nullopt;
+  if (load_le<std::uint32_t>(bytes.data() + 8) != wal_format_version) return std::nullopt;
+  if (load_le<std::uint32_t>(bytes.data() + 12) != 0) return std::nullopt;
+  if (load_le<std::uint32_t>(bytes.data() + 36) != 0) return std::nullopt;
+  return segment_header{load_le<std::uint64_t>(bytes.data() + 16),
+                        load_le<std::uint64_t>(bytes.data() + 24)};
+}
+
+struct record_header {
+  std::uint32_t crc = 0;
+  std::uint32_t payload_length = 0;
+  std::uint8_t type = 0;
+  bool reserved_zero = true;
+  commit_id id = 0;
+};
+
+inline record_header decode_record_header(const std::byte* at) {
+  record_header h;
+  h.crc = load_le<std::uint32_t>(at);
+  h.payload_length = load_le<std::uint32_t>(at + 4);
+  h.type = std::to_integer<std::uint8_t>(at[8]);
+  h.reserved_zero = at[9] == std::byte{0} && at[10] == std::byte{0} && at[11] == std::byte{0};
+  h.id = load_le<std::uint64_t>(at + 12);
+  return h;
+}
+
+// Bytes [4, 20) of a record header: what the checksum covers after the payload.
+inline std::array<std::byte, record_header_size - 4> record_header_tail(
+    std::uint32_t payload_length, record_type type, commit_id id) {
+  std::array<std::byte, record_header_size - 4> t{};
+  store_le<std::uint32_t>(t.data(), payload_length);
+  t[4] = static_cast<std::byte>(type);
+  store_le<std::uint64_t>(t.data() + 8, id);
+  return t;
+}
+
+// The checksum of a record, given the CRC32C of its payload alone.
+inline std::uint32_t record_crc(std::uint32_t payload_crc, std::uint32_t payload_length,
+                                record_type type, commit_id id) {
+  const auto tail = record_header_tail(payload_length, type, id);
+  return crc32c::extend(payload_crc, tail);
+}
+
+// Appends one framed record to `out`.
+inline void append_record(byte_buffer& out, record_type type, commit_id id,
+                          std::span<const std::byte> payload, std::uint32_t payload_crc) {
+  const auto len = static_cast<std::uint32_t>(payload.size());
+  put_le<std::uint32_t>(out, record_crc(payload_crc, len, type, id));
+  const auto tail = record_header_tail(len, type, id);
+  out.insert(out.end(), tail.begin(), tail.end());
+  out.insert(out.end(), payload.begin(), payload.end());
+}
+
+// ---- payloads -------------------------------------------------------------------------
+
+struct collection_create_record {
+  std::string name;
+  std::string schema_id;
+};
+
+inline byte_buffer encode_collection_create(const collection_create_record& r) {
+  byte_buffer out;
+  put_le<std::uint16_t>(out, static_cast<std::uint16_t>(r.name.size()));
+  put_bytes(out, r.name);
+  put_le<std::uint16_t>(out, static_cast<std::uint16_t>(r.schema_id.size()));
+  put_bytes(out, r.schema_id);
+  return out;
+}
+
+inline std::optional<collection_create_record> decode_collection_create(
+    std::span<const std::byte> payload) {
+  cursor c(payload);
+  std::uint16_t n = 0;
+  std::string_view name, schema;
+  if (!c.read(n) || !c.read_string(n, name) || !c.read(n) || !c.read_string(n, schema) ||
+      !c.at_end())
+    return std::nullopt;
+  return collection_create_record{std::string(name), std::string(schema)};
+}
+
+enum class write_kind : std::uint8_t { insert = 1, update = 2, remove = 3 };
+
+// One operation of a write batch. `document` holds the encoded document (see
+// document_codec.hpp) for insert and update, and is empty for remove.
+struct write_op_record {
+  write_kind kind = write_kind::insert;
+  std::string collection;
+  std::string id;
+  std::uint32_t schema_version = 0;
+  std::span<const std::byte> document;  // points into the payload being decoded or encoded
+};
+
+//   write_batch payload := op_count u32, op*
+//   op := kind u8, collection_len u16, collection, id_len u16, id,
+//         [insert/update: schema_version u32, document_len u32, document]
+inline void encode_write_op(byte_buffer& out, const write_op_record& op) {
+  out.push_back(static_cast<std::byte>(op.kind));
+  put_le<std::uint16_t>(out, static_cast<std::uint16_t>(op.collection.size()));
+  put_bytes(out, op.collection);
+  put_le<std::uint16_t>(out, static_cast<std::uint16_t>(op.id.size()));
+  put_bytes(out, op.id);
+  if (op.kind != write_kind::remove) {
+    put_le<std::uint32_t>(out, op.schema_version);
+    put_le<std::uint32_t>(out, static_cast<std::uint32_t>(op.document.size()));
+    put_bytes(out, op.document);
+  }
+}
+
+// Structural decoding only; the documents inside are checked by the caller.
+inline std::optional<std::vector<write_op_record>> decode_write_batch(
+    std::span<const std::byte> payload) {
+  cursor c(payload);
+  std::uint32_t count = 0;
+  if (!c.read(count) || count == 0) return std::nullopt;
+  // Each op takes at least 5 bytes: a count larger than that is damage, not a reason to
+  // reserve gigabytes.
+  if (count > c.remaining() / 5) return std::nullopt;
+  std::vector<write_op_record> ops;
+  ops.reserve(count);
+  for (std::uint32_t i = 0; i < count; ++i) {
+    write_op_record op;
+    std::uint8_t kind = 0;
+    std::uint16_t n = 0;
+    std::string_view s;
+    if (!c.read(kind) || kind < 1 || kind > 3) return std::nullopt;
+    op.kind = static_cast<write_kind>(kind);
+    if (!c.read(n) || !c.read_string(n, s)) return std::nullopt;
+    op.collection = std::string(s);
+    if (!c.read(n) || !c.read_string(n, s)) return std::nullopt;
+    op.id = std::string(s);
+    if (op.kind != write_kind::remove) {
+      std::uint32_t len = 0;
+      if (!c.read(op.schema_version) || !c.read(len) || !c.read_bytes(len, op.document))
+        return std::nullopt;
+    }
+    ops.push_back(std::move(op));
+  }
+  if (!c.at_end()) return std::nullopt;
+  return ops;
+}
+
+}  // namespace aerodb::format

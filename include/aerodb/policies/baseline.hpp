@@ -1,0 +1,59 @@
+// The baseline policy of each kind: the reference behaviour of PERFORMANCE_BASELINE.
+//
+//   fsync_per_commit   one commit at a time: write its record, fsync, acknowledge.
+//   full_traversal     no cache; every read walks the whole version chain and copies the
+//                      document it returns.
+//   ordered_index      the primary-key index is an ordered map.
+//
+// Every optimized policy is proven equivalent to these (docs/optimizations/).
+#pragma once
+
+#include <aerodb/mvcc/version.hpp>
+
+#include <functional>
+#include <map>
+#include <mutex>
+#include <span>
+#include <string>
+
+namespace aerodb::policies {
+
+struct fsync_per_commit {
+  template <class Engine>
+  class pipeline {
+   public:
+    explicit pipeline(Engine& engine) : engine_(engine) {}
+    void submit(typename Engine::commit_request& request) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      typename Engine::commit_request* one[] = {&request};
+      engine_.commit_group(std::span<typename Engine::commit_request* const>(one));
+    }
+
+   private:
+    Engine& engine_;
+    std::mutex mutex_;
+  };
+};
+
+struct full_traversal {
+  struct view_state {};
+  static constexpr bool zero_copy = false;
+
+  // Visits every version, as the baseline does, and keeps the newest one at or below
+  // the bound. (Chains are newest first, so the first match is already the answer; the
+  // accelerated policy relies on exactly that.)
+  static const mvcc::version* find_visible(view_state&, const mvcc::key_entry& key,
+                                           mvcc::commit_id bound) {
+    const mvcc::version* best = nullptr;
+    for (const auto& v : key.chain)
+      if (v.id <= bound && (best == nullptr || v.id > best->id)) best = &v;
+    return best;
+  }
+};
+
+struct ordered_index {
+  template <class V>
+  using primary_map = std::map<std::string, V, std::less<>>;
+};
+
+}  // namespace aerodb::policies

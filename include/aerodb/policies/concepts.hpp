@@ -1,0 +1,137 @@
+// The three policy kinds of basic_database, as C++20 concepts.
+//
+// Each kind has a concept (for users who want to constrain their own templates) and a
+// `check_*` function that basic_database calls in a static_assert: it names the first
+// requirement a policy misses, so a user writing a policy gets a message that says what
+// to add instead of a page of substitution failures.
+//
+//   FsyncPolicy            decides how commits share fsyncs (one per commit, or groups)
+//   VisibilityCachePolicy  decides how a read view finds the visible version of a key
+//   IndexPolicy            decides which structures index documents in memory
+//
+// No policy can change what is written to disk: the formats live in aerodb/format/ and
+// policies only decide how and when the same bytes are produced or found.
+#pragma once
+
+#include <aerodb/error.hpp>
+#include <aerodb/mvcc/version.hpp>
+
+#include <concepts>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace aerodb::policies {
+
+// ---- FsyncPolicy ----------------------------------------------------------------------
+// A pipeline receives commit requests from any number of threads and hands them to the
+// engine's `commit_group`, which must never run twice at once. It returns only after the
+// engine has filled in the request's outcome.
+namespace detail {
+struct engine_archetype {
+  struct commit_request {};
+  void commit_group(std::span<commit_request* const>) {}
+};
+}  // namespace detail
+
+template <class P>
+concept has_pipeline_template = requires { typename P::template pipeline<detail::engine_archetype>; };
+
+template <class P>
+concept fsync_policy =
+    has_pipeline_template<P> &&
+    std::constructible_from<typename P::template pipeline<detail::engine_archetype>,
+                            detail::engine_archetype&> &&
+    requires(typename P::template pipeline<detail::engine_archetype>& p,
+             detail::engine_archetype::commit_request& r) {
+      { p.submit(r) } -> std::same_as<void>;
+    };
+
+template <class P>
+constexpr bool check_fsync_policy() {
+  static_assert(has_pipeline_template<P>,
+                "FsyncPolicy must declare `template <class Engine> class pipeline`");
+  if constexpr (has_pipeline_template<P>) {
+    using pipe = typename P::template pipeline<detail::engine_archetype>;
+    static_assert(std::constructible_from<pipe, detail::engine_archetype&>,
+                  "FsyncPolicy::pipeline<Engine> must be constructible from `Engine&`");
+    static_assert(requires(pipe& p, detail::engine_archetype::commit_request& r) {
+      { p.submit(r) } -> std::same_as<void>;
+    }, "FsyncPolicy::pipeline<Engine> must provide `void submit(typename Engine::commit_request&)`"
+       " that returns once Engine::commit_group has handled the request");
+  }
+  return fsync_policy<P>;
+}
+
+// ---- VisibilityCachePolicy ------------------------------------------------------------
+template <class P>
+concept has_view_state = requires { typename P::view_state; } &&
+                         std::default_initializable<typename P::view_state>;
+
+template <class P>
+concept has_find_visible =
+    has_view_state<P> && requires(typename P::view_state& s, const mvcc::key_entry& k,
+                                  mvcc::commit_id bound) {
+      { P::find_visible(s, k, bound) } -> std::same_as<const mvcc::version*>;
+    };
+
+template <class P>
+concept has_zero_copy_flag = requires {
+  { P::zero_copy } -> std::convertible_to<bool>;
+};
+
+template <class P>
+concept visibility_cache_policy = has_view_state<P> && has_find_visible<P> && has_zero_copy_flag<P>;
+
+template <class P>
+constexpr bool check_visibility_cache_policy() {
+  static_assert(has_view_state<P>,
+                "VisibilityCachePolicy must declare a default-constructible `view_state` "
+                "(per-read-view state, discarded with the read view)");
+  static_assert(has_find_visible<P>,
+                "VisibilityCachePolicy must provide `static const mvcc::version* "
+                "find_visible(view_state&, const mvcc::key_entry&, mvcc::commit_id bound)` "
+                "returning the version with the largest CommitId <= bound, or nullptr");
+  static_assert(has_zero_copy_flag<P>,
+                "VisibilityCachePolicy must declare `static constexpr bool zero_copy` "
+                "(true: reads share the version's bytes; false: reads copy them)");
+  return visibility_cache_policy<P>;
+}
+
+// ---- IndexPolicy ----------------------------------------------------------------------
+template <class P>
+concept has_primary_map = requires { typename P::template primary_map<int>; };
+
+template <class P>
+concept index_policy =
+    has_primary_map<P> &&
+    requires(typename P::template primary_map<int>& m, std::string_view key, std::string s) {
+      m.find(key);
+      m.try_emplace(std::move(s), 1);
+      m.size();
+      m.begin();
+      m.end();
+    };
+
+template <class P>
+constexpr bool check_index_policy() {
+  static_assert(has_primary_map<P>,
+                "IndexPolicy must declare `template <class V> using primary_map = ...`, a map "
+                "from the std::string _id to V");
+  if constexpr (has_primary_map<P>) {
+    static_assert(requires(typename P::template primary_map<int>& m, std::string_view key) {
+      m.find(key);
+    }, "IndexPolicy::primary_map<V> must support heterogeneous find(std::string_view)");
+    static_assert(requires(typename P::template primary_map<int>& m, std::string s) {
+      m.try_emplace(std::move(s), 1);
+      m.size();
+      m.begin();
+      m.end();
+    }, "IndexPolicy::primary_map<V> must provide try_emplace(std::string, V), size(), "
+       "begin() and end()");
+  }
+  return index_policy<P>;
+}
+
+}  // namespace aerodb::policies

@@ -1,0 +1,72 @@
+// Shared pieces of the behavioural suite: the policy matrix every engine test runs over,
+// the schemas the tests use, and a fingerprint of a database's whole visible state.
+#pragma once
+
+#include <aerodb/aerodb.hpp>
+#include <aerodb/testing/fault_injection_fs.hpp>
+#include <doctest/doctest.h>
+
+#include <map>
+#include <memory>
+#include <string>
+
+namespace aerodb_test {
+
+// Every built-in policy combination. Each behavioural TEST_CASE_TEMPLATE runs once per
+// entry, so an optimized policy passes the whole suite unmodified by construction.
+#define AERODB_ENGINES aerodb::database
+
+inline const char* user_schema_v1 = R"({"id":"user","version":1,"fields":{
+  "_id":{"type":"string","required":true},
+  "name":{"type":"string","required":true},
+  "age":{"type":"int"},
+  "score":{"type":"float"},
+  "active":{"type":"bool"},
+  "address":{"type":"object","fields":{"city":{"type":"string","required":true},
+                                        "zip":{"type":"string"}}},
+  "tags":{"type":"array","items":{"type":"string"}}}})";
+
+inline const char* user_schema_v2 = R"({"id":"user","version":2,"fields":{
+  "_id":{"type":"string","required":true},
+  "name":{"type":"string","required":true},
+  "email":{"type":"string","required":true}}})";
+
+inline const char* item_schema_v1 = R"({"id":"item","version":1,"fields":{
+  "_id":{"type":"string","required":true},
+  "qty":{"type":"int","required":true}}})";
+
+// collection -> _id -> (schema version, JSON text)
+using state_map = std::map<std::string, std::map<std::string, std::pair<std::uint32_t, std::string>>>;
+
+template <class View>
+state_map dump(const View& view, const std::vector<std::string>& collections) {
+  state_map out;
+  for (const auto& c : collections) {
+    auto& m = out[c];
+    auto n = view.for_each(c, [&](const aerodb::versioned_document& d) {
+      m[std::string(d.doc.id())] = {d.schema_version, d.doc.to_json_string()};
+    });
+    if (!n) m.clear();  // the collection does not exist in this view
+  }
+  return out;
+}
+
+template <class Db>
+state_map dump(const Db& db) {
+  return dump(db.read(), db.collection_names());
+}
+
+template <class Db>
+std::unique_ptr<Db> open_or_fail(const std::string& dir, aerodb::open_options opts) {
+  auto r = Db::open(dir, std::move(opts));
+  if (!r) FAIL("open failed: " << r.error_value().to_string());
+  return std::move(*r);
+}
+
+template <class Db>
+void setup_users(Db& db) {
+  REQUIRE(db.register_schema(user_schema_v1));
+  REQUIRE(db.create_collection("users", "user"));
+}
+
+}  // namespace aerodb_test
