@@ -227,3 +227,30 @@ TEST_CASE_TEMPLATE("after a failed fsync the instance refuses writes; reopening 
   CHECK(reopened->last_commit_id() >= last);
   CHECK(reopened->insert("users", 1, R"({"_id":"after","name":"n"})"));
 }
+
+TEST_CASE_TEMPLATE("open options out of range are refused before touching the directory", Db, AERODB_ENGINES) {
+  auto fs = std::make_shared<testing::fault_injection_fs>();
+  auto bad = [&](auto mutate, const char* option) {
+    open_options o;
+    o.fs = fs;
+    mutate(o);
+    auto r = Db::open("/db", o);
+    REQUIRE_FALSE(r);
+    CHECK(r.code() == errc::config_invalid);
+    CHECK(r.error_value().detail("option") == option);
+    CHECK(fs->op_count() == 0);
+  };
+  // An _id longer than the log's 16-bit length would otherwise be cut when logged.
+  bad([](open_options& o) { o.limits.max_id_bytes = 100'000; }, "limits.max_id_bytes");
+  bad([](open_options& o) { o.wal_segment_bytes = 0; }, "wal_segment_bytes");
+  bad([](open_options& o) { o.max_batch_ops = 0; }, "max_batch_ops");
+  bad([](open_options& o) { o.limits.max_depth = 1000; }, "limits.max_depth");
+}
+
+TEST_CASE_TEMPLATE("field names with brackets are refused (error paths stay unambiguous)", Db, AERODB_ENGINES) {
+  fixture<Db> f;
+  f.insert_rejected(errc::document_field_name_invalid, R"({"_id":"x","name":"n","a[0]":1})");
+  f.expect_rejected(errc::index_invalid_field, [](Db& d) { return d.create_index("users", "tags[0]"); });
+  f.expect_rejected(errc::index_invalid_field,
+                    [](Db& d) { return d.create_index("users", std::string(2000, 'a')); });
+}

@@ -225,6 +225,16 @@ TEST_CASE("segments: rotation, torn segment header, damaged or missing segment")
     CHECK(again->torn->segment == fmt::segment_file_name(segments + 1));
     CHECK(again->last_commit_id == 20);
   }
+  SUBCASE("a checksummed header of an unknown format version is corruption, never a torn tail") {
+    const auto path = dir + "/" + fmt::segment_file_name(segments + 1);
+    auto header = fmt::encode_segment_header({segments + 1, 21});
+    fmt::store_le<std::uint32_t>(header.data() + 8, 99);
+    fmt::store_le<std::uint32_t>(header.data() + 32, crc32c::value(std::span(header).first(32)));
+    rewrite(*fs, path, header);
+    auto again = scan(*fs);
+    REQUIRE_FALSE(again);
+    CHECK(again.code() == errc::wal_corruption);
+  }
   SUBCASE("a damaged header in a middle segment is corruption") {
     fs->flip_bit(dir + "/" + fmt::segment_file_name(2), 3);
     auto again = scan(*fs);

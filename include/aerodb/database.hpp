@@ -26,6 +26,8 @@
 #include <aerodb/error.hpp>
 #include <aerodb/format/wal_format.hpp>
 #include <aerodb/io/file_system.hpp>
+#include <aerodb/index/field_index.hpp>
+#include <aerodb/index/scalar.hpp>
 #include <aerodb/io/posix_fs.hpp>
 #include <aerodb/mvcc/version.hpp>
 #include <aerodb/policies/baseline.hpp>
@@ -56,6 +58,11 @@ struct recovery_progress {
   std::uint64_t bytes_total = 0;
   std::uint64_t records_replayed = 0;
 };
+
+// A schema definition's JSON text may not be longer than this.
+inline constexpr std::size_t max_schema_definition_bytes = 1u << 20;
+// A field path (an index's, a query's) may not be longer than this.
+inline constexpr std::size_t max_field_path_bytes = 1024;
 
 struct open_options {
   // The file system every file operation goes through; null means POSIX.
@@ -103,6 +110,18 @@ struct versioned_document {
 struct delete_outcome {
   bool deleted = false;
   commit_id id = 0;  // 0 when nothing was deleted (and nothing was written)
+};
+
+struct gc_outcome {
+  commit_id record = 0;          // CommitId of the GC record; 0 when there was nothing to do
+  commit_id floor = 0;           // versions superseded at or below this were freed
+  std::uint64_t versions_freed = 0;
+  std::uint64_t bytes_freed = 0;  // document bytes
+};
+
+struct memory_stats {
+  std::uint64_t versions = 0;
+  std::uint64_t document_bytes = 0;
 };
 
 struct batch_outcome {
@@ -166,6 +185,7 @@ class basic_database {
 
   // Opens (creating if needed) the data directory, takes its lock and recovers.
   static result<std::unique_ptr<basic_database>> open(std::string dir, open_options options = {}) {
+    AERO_TRY(validate(options));
     std::unique_ptr<basic_database> db(new basic_database(std::move(dir), std::move(options)));
     AERO_TRY(db->recover());
     return db;
@@ -177,6 +197,10 @@ class basic_database {
 
   // Registers a schema version (see docs/schemas.md for the definition format).
   result<commit_id> register_schema(std::string_view definition_json) {
+    if (definition_json.size() > max_schema_definition_bytes)
+      return error(errc::schema_invalid, "the schema definition is larger than allowed",
+                   {{"bytes", std::to_string(definition_json.size())},
+                    {"limit", std::to_string(max_schema_definition_bytes)}});
     AERO_TRY_ASSIGN(schema s, schema::from_json(definition_json));
     commit_request req;
     req.type = format::record_type::schema_register;
@@ -204,6 +228,52 @@ class basic_database {
     req.payload = format::encode_collection_create(*req.new_collection);
     return submit(req);
   }
+
+  // Indexes `field_path` (dotted, through objects) in a collection. Every live version is
+  // indexed, so read views of any retained boundary can use it; documents whose field is
+  // missing or not a scalar simply have no entry.
+  result<commit_id> create_index(std::string_view collection, std::string_view field_path) {
+    if (!valid_field_path(field_path))
+      return error(errc::index_invalid_field,
+                   "an index field is a dotted path of valid field names",
+                   {{"field", std::string(field_path)}});
+    {
+      std::shared_lock lock(state_mu_);
+      if (!collections_.count(collection))
+        return error(errc::collection_unknown, "no such collection",
+                     {{"collection", std::string(collection)}});
+    }
+    commit_request req;
+    req.type = format::record_type::index_create;
+    req.new_index = format::index_create_record{std::string(collection), std::string(field_path)};
+    req.payload = format::encode_index_create(*req.new_index);
+    return submit(req);
+  }
+
+  // Logs a GC record and frees the versions no open read view can see. Runs only when
+  // called: never on a timer, never by itself.
+  result<gc_outcome> gc() {
+    commit_id floor = visible_.load(std::memory_order_acquire);
+    {
+      std::lock_guard lock(views_mu_);
+      if (!active_views_.empty()) floor = std::min(floor, *active_views_.begin());
+    }
+    if (floor <= history_floor_.load(std::memory_order_acquire)) return gc_outcome{0, floor, 0, 0};
+    commit_request req;
+    req.type = format::record_type::gc;
+    req.gc_floor = floor;
+    req.payload = format::encode_gc(floor);
+    AERO_TRY_ASSIGN(commit_id id, submit(req));
+    req.gc_result.record = id;
+    return req.gc_result;
+  }
+
+  // Versions held in memory and the bytes of their documents.
+  memory_stats memory() const noexcept {
+    return {versions_.load(std::memory_order_relaxed), payload_bytes_.load(std::memory_order_relaxed)};
+  }
+
+  commit_id oldest_readable() const noexcept { return history_floor_.load(std::memory_order_acquire); }
 
   // ---- writes -------------------------------------------------------------------------
 
@@ -250,6 +320,11 @@ class basic_database {
     if (bound > newest)
       return error(errc::config_invalid, "a read view cannot be bounded beyond the newest commit",
                    {{"bound", std::to_string(bound)}, {"newest", std::to_string(newest)}});
+    const commit_id floor = history_floor_.load(std::memory_order_acquire);
+    if (bound < floor)
+      return error(errc::read_view_too_old,
+                   "versions below this boundary have been garbage collected",
+                   {{"bound", std::to_string(bound)}, {"oldest", std::to_string(floor)}});
     return read_view(*this, bound);
   }
 
@@ -264,8 +339,10 @@ class basic_database {
 
   std::vector<std::string> collection_names() const {
     std::shared_lock lock(state_mu_);
+    const commit_id published = visible_.load(std::memory_order_acquire);
     std::vector<std::string> out;
-    for (const auto& [name, c] : collections_) out.push_back(name);
+    for (const auto& [name, c] : collections_)
+      if (c->created_at <= published) out.push_back(name);
     return out;
   }
 
@@ -273,8 +350,9 @@ class basic_database {
   std::optional<schema> find_schema(std::string_view id, std::uint32_t version) const {
     std::shared_lock lock(state_mu_);
     auto it = schemas_.find(std::pair<std::string_view, std::uint32_t>(id, version));
-    if (it == schemas_.end()) return std::nullopt;
-    return *it->second;
+    if (it == schemas_.end() || it->second.registered_at > visible_.load(std::memory_order_acquire))
+      return std::nullopt;
+    return *it->second.def;
   }
 
   wal::writer_stats wal_stats() const {
@@ -297,6 +375,9 @@ class basic_database {
     std::vector<prepared_op> ops;
     std::unique_ptr<schema> new_schema;
     std::optional<format::collection_create_record> new_collection;
+    std::optional<format::index_create_record> new_index;
+    commit_id gc_floor = 0;
+    gc_outcome gc_result;
     format::byte_buffer payload;
     // Outcome, filled in by commit_group.
     std::optional<error> failure;
@@ -344,6 +425,11 @@ class basic_database {
       }
       return;
     }
+    {
+      // Step 8: derived state follows the durable record, before anyone can see it.
+      std::unique_lock lock(state_mu_);
+      for (commit_request* req : accepted) after_durable(*req);
+    }
     visible_.store(accepted.back()->id, std::memory_order_release);
   }
 
@@ -360,11 +446,24 @@ class basic_database {
 
   using collection_keys = typename IndexPolicy::template primary_map<std::unique_ptr<mvcc::key_entry>>;
 
+  struct index_state {
+    commit_id created_at = 0;
+    typename IndexPolicy::field_index entries;
+  };
+
   struct collection_state {
     std::string name;
     std::string schema_id;
     commit_id created_at = 0;
     collection_keys keys;
+    // Field path -> index. "_id" is always there, created with the collection.
+    std::map<std::string, std::unique_ptr<index_state>, std::less<>> indexes;
+
+    void add_index(const std::string& path, commit_id at) {
+      auto ix = std::make_unique<index_state>();
+      ix->created_at = at;
+      indexes.emplace(path, std::move(ix));
+    }
   };
 
   basic_database(std::string dir, open_options options)
@@ -373,6 +472,26 @@ class basic_database {
         fs_(options_.fs ? options_.fs : io::posix_file_system_instance()),
         writer_(*fs_, dir_, options_.wal_segment_bytes),
         pipeline_(*this) {}
+
+  static result<void> validate(const open_options& o) {
+    auto out_of_range = [](const char* what, std::size_t value, std::size_t lo, std::size_t hi) {
+      return error(errc::config_invalid, std::string("open option out of range: ") + what,
+                   {{"option", what}, {"value", std::to_string(value)},
+                    {"min", std::to_string(lo)}, {"max", std::to_string(hi)}});
+    };
+    struct range { const char* name; std::size_t value, lo, hi; };
+    const range checks[] = {
+        {"wal_segment_bytes", static_cast<std::size_t>(o.wal_segment_bytes), 512, std::size_t{1} << 32},
+        {"max_batch_ops", o.max_batch_ops, 1, 10'000'000},
+        {"limits.max_document_bytes", o.limits.max_document_bytes, 64, hard_max_document_bytes},
+        {"limits.max_depth", o.limits.max_depth, 1, hard_max_depth},
+        {"limits.max_field_name_bytes", o.limits.max_field_name_bytes, 1, hard_max_field_name_bytes},
+        {"limits.max_id_bytes", o.limits.max_id_bytes, 1, hard_max_id_bytes},
+    };
+    for (const auto& c : checks)
+      if (c.value < c.lo || c.value > c.hi) return out_of_range(c.name, c.value, c.lo, c.hi);
+    return ok();
+  }
 
   static bool valid_collection_name(std::string_view name) {
     if (name.empty() || name.size() > 64) return false;
@@ -401,7 +520,10 @@ class basic_database {
 
   result<void> check_id_argument(std::string_view id) const {
     if (id.empty()) return invalid_id(id, "empty");
-    if (id.size() > options_.limits.max_id_bytes) return invalid_id(id, "longer than the limit");
+    if (id.size() > options_.limits.max_id_bytes)
+      return invalid_id(id, "too long").with("limit", std::to_string(options_.limits.max_id_bytes));
+    for (const char c : id)
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) return invalid_id(id, "control character");
     return ok();
   }
 
@@ -442,7 +564,7 @@ class basic_database {
             return at(error(errc::unknown_schema_version, "this schema version is not registered",
                             {{"schema_id", c->second->schema_id},
                              {"version", std::to_string(op.schema_version)}}));
-          s = it->second.get();  // schemas are never removed: the pointer stays valid
+          s = it->second.def.get();  // schemas are never removed: the pointer stays valid
         }
       }
       if (op.kind == format::write_kind::remove) {
@@ -478,7 +600,7 @@ class basic_database {
     }
     req.payload = encode_batch_payload(req.ops, nullptr);
     if (req.payload.size() > format::max_record_payload)
-      return error(errc::batch_too_large, "the write batch is larger than one log record may be",
+      return error(errc::wal_record_too_large, "the write batch is larger than one log record may be",
                    {{"bytes", std::to_string(req.payload.size())},
                     {"limit", std::to_string(format::max_record_payload)}});
     return req;
@@ -530,6 +652,15 @@ class basic_database {
           return error(errc::collection_exists, "a collection with this name exists",
                        {{"collection", req.new_collection->name}});
         return std::nullopt;
+      case format::record_type::index_create: {
+        const auto& c = *collections_.find(req.new_index->collection)->second;
+        if (c.indexes.count(req.new_index->path))
+          return error(errc::index_exists, "this field is already indexed",
+                       {{"collection", c.name}, {"field", req.new_index->path}});
+        return std::nullopt;
+      }
+      case format::record_type::gc:
+        return std::nullopt;
       case format::record_type::write_batch:
         break;
     }
@@ -574,7 +705,7 @@ class basic_database {
     switch (req.type) {
       case format::record_type::schema_register: {
         auto key = std::pair<std::string, std::uint32_t>(req.new_schema->id(), req.new_schema->version());
-        schemas_.emplace(std::move(key), std::move(req.new_schema));
+        schemas_.emplace(std::move(key), schema_entry{std::move(req.new_schema), req.id});
         return;
       }
       case format::record_type::collection_create: {
@@ -582,9 +713,17 @@ class basic_database {
         c->name = req.new_collection->name;
         c->schema_id = req.new_collection->schema_id;
         c->created_at = req.id;
+        c->add_index("_id", req.id);
         collections_.emplace(c->name, std::move(c));
         return;
       }
+      case format::record_type::index_create:
+        // Registered now so that a second request for it is refused; its entries are
+        // built after the record is durable (step 8), before the CommitId is published.
+        collections_.find(req.new_index->collection)->second->add_index(req.new_index->path, req.id);
+        return;
+      case format::record_type::gc:
+        return;
       case format::record_type::write_batch:
         for (std::size_t i = 0; i < req.ops.size(); ++i) {
           if (!req.applied[i]) continue;
@@ -601,11 +740,108 @@ class basic_database {
                     std::shared_ptr<const mvcc::payload::buffer> doc) {
     auto it = c.keys.find(std::string_view(id));
     if (it == c.keys.end()) it = c.keys.try_emplace(id, std::make_unique<mvcc::key_entry>(id)).first;
-    if (kind == format::write_kind::remove)
+    if (kind == format::write_kind::remove) {
       it->second->push(std::make_unique<mvcc::version>(cid));
-    else
+    } else {
+      payload_bytes_.fetch_add(doc->size(), std::memory_order_relaxed);
       it->second->push(std::make_unique<mvcc::version>(cid, schema_version,
                                                        mvcc::payload(std::move(doc))));
+    }
+    versions_.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  // ---- indexes and garbage collection (callers hold state_mu_ exclusively, or recover)
+
+  static bool valid_field_path(std::string_view path) {
+    if (path.empty() || path.size() > max_field_path_bytes) return false;
+    std::size_t start = 0;
+    while (true) {
+      const auto dot = path.find('.', start);
+      const auto part = path.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+      if (!valid_field_name(part, document_limits{}.max_field_name_bytes)) return false;
+      if (dot == std::string_view::npos) return true;
+      start = dot + 1;
+    }
+  }
+
+  static std::optional<scalar> index_key(const mvcc::version& v, std::string_view path) {
+    if (v.tombstone()) return std::nullopt;
+    const document_view doc(v.data.bytes());
+    auto value = path == "_id" ? doc.find("_id") : doc.find_path(path);
+    if (!value) return std::nullopt;
+    return scalar::from_value(*value);
+  }
+
+  static void index_version(index_state& ix, std::string_view path, const mvcc::key_entry& key,
+                            const mvcc::version& v) {
+    if (auto k = index_key(v, path)) ix.entries.insert(*k, key.id, v.id);
+  }
+
+  static void build_index(collection_state& c, const std::string& path, index_state& ix) {
+    for (const auto& [id, key] : c.keys)
+      for (const auto& v : key->chain) index_version(ix, path, *key, v);
+  }
+
+  void rebuild_all_indexes() {
+    for (auto& [name, c] : collections_)
+      for (auto& [path, ix] : c->indexes) {
+        ix->entries.clear();
+        build_index(*c, path, *ix);
+      }
+  }
+
+  void after_durable(commit_request& req) {
+    switch (req.type) {
+      case format::record_type::write_batch:
+        for (std::size_t i = 0; i < req.ops.size(); ++i) {
+          if (!req.applied[i] || req.ops[i].kind == format::write_kind::remove) continue;
+          auto& c = *collections_.find(req.ops[i].collection)->second;
+          const auto& key = *c.keys.find(std::string_view(req.ops[i].id))->second;
+          for (auto& [path, ix] : c.indexes) index_version(*ix, path, key, *key.newest());
+        }
+        return;
+      case format::record_type::index_create: {
+        auto& c = *collections_.find(req.new_index->collection)->second;
+        auto& ix = *c.indexes.find(req.new_index->path)->second;
+        build_index(c, req.new_index->path, ix);
+        return;
+      }
+      case format::record_type::gc:
+        req.gc_result = collect_garbage(req.gc_floor);
+        req.gc_result.floor = req.gc_floor;
+        return;
+      default:
+        return;
+    }
+  }
+
+  // Frees every version that no read view at or above `floor` can see: for each key, all
+  // versions older than the newest one at or below the floor. The newest version of a key
+  // always stays. Deterministic: replaying the GC record at the same point of the log
+  // frees exactly the same versions.
+  gc_outcome collect_garbage(commit_id floor) {
+    gc_outcome out;
+    for (auto& [name, c] : collections_) {
+      for (auto& [id, key] : c->keys) {
+        auto it = key->chain.begin();
+        while (it != key->chain.end() && it->id > floor) ++it;
+        if (it == key->chain.end()) continue;
+        // `it` is what a view at the floor sees: keep it, free what follows.
+        for (auto old = std::next(it); old != key->chain.end(); ++old) {
+          for (auto& [path, ix] : c->indexes)
+            if (auto k = index_key(*old, path)) ix->entries.erase(*k, key->id, old->id);
+          ++out.versions_freed;
+          out.bytes_freed += old->data.size();
+        }
+        const std::size_t freed_here = key->drop_older_than_position(
+            static_cast<std::size_t>(std::distance(key->chain.begin(), it)) + 1);
+        versions_.fetch_sub(freed_here, std::memory_order_relaxed);
+      }
+    }
+    payload_bytes_.fetch_sub(out.bytes_freed, std::memory_order_relaxed);
+    commit_id prev = history_floor_.load(std::memory_order_relaxed);
+    while (prev < floor && !history_floor_.compare_exchange_weak(prev, floor)) {}
+    return out;
   }
 
   // ---- recovery -----------------------------------------------------------------------
@@ -656,6 +892,7 @@ class basic_database {
         writer_.set_next_seq(*seq);
     }
 
+    rebuild_all_indexes();
     next_id_ = scan.last_commit_id + 1;
     visible_.store(scan.last_commit_id, std::memory_order_release);
     report_.records_replayed = scan.records_replayed;
@@ -682,7 +919,7 @@ class basic_database {
         if (!s) return corrupt_record(r, "bad schema definition: " + s.error_value().message());
         auto key = std::pair<std::string, std::uint32_t>(s->id(), s->version());
         if (schemas_.count(key)) return corrupt_record(r, "schema registered twice");
-        schemas_.emplace(std::move(key), std::make_unique<schema>(std::move(*s)));
+        schemas_.emplace(std::move(key), schema_entry{std::make_unique<schema>(std::move(*s)), r.id});
         return ok();
       }
       case format::record_type::collection_create: {
@@ -694,7 +931,24 @@ class basic_database {
         state->name = c->name;
         state->schema_id = c->schema_id;
         state->created_at = r.id;
+        state->add_index("_id", r.id);
         collections_.emplace(c->name, std::move(state));
+        return ok();
+      }
+      case format::record_type::index_create: {
+        auto ix = format::decode_index_create(r.payload);
+        if (!ix) return corrupt_record(r, "bad index record");
+        auto c = collections_.find(ix->collection);
+        if (c == collections_.end() || c->second->indexes.count(ix->path) ||
+            !valid_field_path(ix->path))
+          return corrupt_record(r, "index record contradicts the catalog");
+        c->second->add_index(ix->path, r.id);  // entries are built once replay is done
+        return ok();
+      }
+      case format::record_type::gc: {
+        auto floor = format::decode_gc(r.payload);
+        if (!floor || *floor >= r.id) return corrupt_record(r, "bad gc record");
+        collect_garbage(*floor);
         return ok();
       }
       case format::record_type::write_batch: {
@@ -738,13 +992,22 @@ class basic_database {
   // Catalog and version chains. Exclusive only while linking (step 5) and at recovery;
   // readers hold it shared. Never held across I/O by the write path.
   mutable std::shared_mutex state_mu_;
-  std::map<std::pair<std::string, std::uint32_t>, std::unique_ptr<schema>, schema_key_less> schemas_;
+  struct schema_entry {
+    std::unique_ptr<schema> def;
+    commit_id registered_at = 0;
+  };
+  std::map<std::pair<std::string, std::uint32_t>, schema_entry, schema_key_less> schemas_;
   std::map<std::string, std::unique_ptr<collection_state>, std::less<>> collections_;
 
   mutable std::mutex writer_mu_;  // guards writer_ and next_id_ (held by commit_group)
   wal::wal_writer writer_;
   commit_id next_id_ = 1;
   std::atomic<commit_id> visible_{0};
+  // Read views below this bound are refused: GC (or a checkpoint at recovery) has freed
+  // the versions they would need.
+  std::atomic<commit_id> history_floor_{0};
+  std::atomic<std::uint64_t> versions_{0};
+  std::atomic<std::uint64_t> payload_bytes_{0};
 
   mutable std::mutex views_mu_;
   mutable std::multiset<commit_id> active_views_;

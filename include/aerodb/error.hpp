@@ -54,6 +54,15 @@ enum class severity : std::uint8_t {
   X(batch_empty, "AERO_BATCH_EMPTY", reject)                                         \
   X(batch_duplicate_key, "AERO_BATCH_DUPLICATE_KEY", reject)                         \
   X(batch_too_large, "AERO_BATCH_TOO_LARGE", reject)                                 \
+  X(index_exists, "AERO_INDEX_EXISTS", reject)                                       \
+  X(index_invalid_field, "AERO_INDEX_INVALID_FIELD", reject)                         \
+  X(query_invalid, "AERO_QUERY_INVALID", reject)                                     \
+  X(query_unbounded, "AERO_QUERY_UNBOUNDED", reject)                                 \
+  X(query_unindexed_field, "AERO_QUERY_UNINDEXED_FIELD", reject)                     \
+  X(query_limit_required, "AERO_QUERY_LIMIT_REQUIRED", reject)                       \
+  X(query_sort_not_indexed, "AERO_QUERY_SORT_NOT_INDEXED", reject)                   \
+  X(query_schema_mismatch, "AERO_QUERY_SCHEMA_MISMATCH", reject)                     \
+  X(read_view_too_old, "AERO_READ_VIEW_TOO_OLD", reject)                             \
   X(storage_io_error, "AERO_STORAGE_IO_ERROR", error)                                \
   X(storage_locked, "AERO_STORAGE_LOCKED", error)                                    \
   X(storage_read_only, "AERO_STORAGE_READ_ONLY", fatal)                              \
@@ -62,7 +71,11 @@ enum class severity : std::uint8_t {
   X(wal_fsync_failed, "AERO_WAL_FSYNC_FAILED", fatal)                                \
   X(wal_corruption, "AERO_WAL_CORRUPTION", fatal)                                    \
   X(wal_record_too_large, "AERO_WAL_RECORD_TOO_LARGE", reject)                       \
-  X(recovery_failed, "AERO_RECOVERY_FAILED", fatal)                                  \
+  X(snapshot_corruption, "AERO_SNAPSHOT_CORRUPTION", fatal)                          \
+  X(snapshot_not_found, "AERO_SNAPSHOT_NOT_FOUND", error)                            \
+  X(checkpoint_corruption, "AERO_CHECKPOINT_CORRUPTION", fatal)                      \
+  X(checkpoint_snapshot_missing, "AERO_CHECKPOINT_SNAPSHOT_MISSING", fatal)          \
+  X(checkpoint_failed, "AERO_CHECKPOINT_FAILED", error)                              \
   X(data_corruption, "AERO_DATA_CORRUPTION", fatal)                                  \
   X(internal_bug, "AERO_INTERNAL_BUG", bug)
 

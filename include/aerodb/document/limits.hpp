@@ -27,13 +27,16 @@ struct document_limits {
 inline constexpr std::size_t hard_max_document_bytes = 64u << 20;
 inline constexpr std::size_t hard_max_depth = 128;
 inline constexpr std::size_t hard_max_field_name_bytes = 0xFFFF;
+// The log stores an _id behind a 16-bit length; this cap keeps well inside it.
+inline constexpr std::size_t hard_max_id_bytes = 4096;
 
-// A field name is 1..max bytes, contains no '.' (it separates path segments in queries)
+// A field name is 1..max bytes, contains no '.' (it separates path segments in queries),
+// no '[' or ']' (they write array positions in error paths, which must stay unambiguous)
 // and does not start with '$' (reserved for query operators).
 constexpr bool valid_field_name(std::string_view name, std::size_t max_bytes) noexcept {
   if (name.empty() || name.size() > max_bytes) return false;
   if (name.front() == '$') return false;
-  return name.find('.') == std::string_view::npos;
+  return name.find_first_of(".[]") == std::string_view::npos;
 }
 
 }  // namespace aerodb

@@ -55,9 +55,11 @@ enum class record_type : std::uint8_t {
   schema_register = 1,    // payload: the schema's canonical JSON text
   collection_create = 2,  // payload: name_len u16, name, schema_id_len u16, schema_id
   write_batch = 3,        // payload: see write_batch_record
+  index_create = 4,       // payload: collection_len u16, collection, path_len u16, field path
+  gc = 5,                 // payload: floor u64 (versions superseded at or below it go)
 };
 
-inline bool known_record_type(std::uint8_t t) { return t >= 1 && t <= 3; }
+inline bool known_record_type(std::uint8_t t) { return t >= 1 && t <= 5; }
 
 // "wal-00000000000000000001.log": fixed width so that names sort in sequence order.
 inline std::string segment_file_name(std::uint64_t seq) {
@@ -72,7 +74,9 @@ inline std::optional<std::uint64_t> parse_segment_file_name(std::string_view nam
   std::uint64_t v = 0;
   for (char c : name.substr(4, 20)) {
     if (c < '0' || c > '9') return std::nullopt;
-    v = v * 10 + static_cast<std::uint64_t>(c - '0');
+    const auto digit = static_cast<std::uint64_t>(c - '0');
+    if (v > (UINT64_MAX - digit) / 10) return std::nullopt;  // 20 digits can exceed 2^64
+    v = v * 10 + digit;
   }
   return v;
 }
@@ -95,18 +99,31 @@ inline byte_buffer encode_segment_header(const segment_header& h) {
   return out;
 }
 
-// REQUIRES: bytes.size() >= segment_header_size. Empty when the header is not valid.
-inline std::optional<segment_header> decode_segment_header(std::span<const std::byte> bytes) {
-  if (bytes.size() < segment_header_size) return std::nullopt;
+enum class header_status : std::uint8_t {
+  valid,
+  damaged,      // short, wrong magic or checksum mismatch: possibly a torn creation
+  unsupported,  // checksummed, but a version or flags this reader does not know: never torn
+};
+
+struct decoded_segment_header {
+  header_status status = header_status::damaged;
+  segment_header header;
+};
+
+inline decoded_segment_header decode_segment_header(std::span<const std::byte> bytes) {
+  decoded_segment_header out;
+  if (bytes.size() < segment_header_size) return out;
   for (std::size_t i = 0; i < wal_magic.size(); ++i)
-    if (bytes[i] != static_cast<std::byte>(wal_magic[i])) return std::nullopt;
-  if (load_le<std::uint32_t>(bytes.data() + 32) != crc32c::value(bytes.first(32)))
-    return std::nullopt;
-  if (load_le<std::uint32_t>(bytes.data() + 8) != wal_format_version) return std::nullopt;
-  if (load_le<std::uint32_t>(bytes.data() + 12) != 0) return std::nullopt;
-  if (load_le<std::uint32_t>(bytes.data() + 36) != 0) return std::nullopt;
-  return segment_header{load_le<std::uint64_t>(bytes.data() + 16),
-                        load_le<std::uint64_t>(bytes.data() + 24)};
+    if (bytes[i] != static_cast<std::byte>(wal_magic[i])) return out;
+  if (load_le<std::uint32_t>(bytes.data() + 32) != crc32c::value(bytes.first(32))) return out;
+  out.status = header_status::unsupported;
+  if (load_le<std::uint32_t>(bytes.data() + 8) != wal_format_version) return out;
+  if (load_le<std::uint32_t>(bytes.data() + 12) != 0) return out;
+  if (load_le<std::uint32_t>(bytes.data() + 36) != 0) return out;
+  out.status = header_status::valid;
+  out.header = segment_header{load_le<std::uint64_t>(bytes.data() + 16),
+                              load_le<std::uint64_t>(bytes.data() + 24)};
+  return out;
 }
 
 struct record_header {
@@ -179,6 +196,43 @@ inline std::optional<collection_create_record> decode_collection_create(
       !c.at_end())
     return std::nullopt;
   return collection_create_record{std::string(name), std::string(schema)};
+}
+
+struct index_create_record {
+  std::string collection;
+  std::string path;
+};
+
+inline byte_buffer encode_index_create(const index_create_record& r) {
+  byte_buffer out;
+  put_le<std::uint16_t>(out, static_cast<std::uint16_t>(r.collection.size()));
+  put_bytes(out, r.collection);
+  put_le<std::uint16_t>(out, static_cast<std::uint16_t>(r.path.size()));
+  put_bytes(out, r.path);
+  return out;
+}
+
+inline std::optional<index_create_record> decode_index_create(std::span<const std::byte> payload) {
+  cursor c(payload);
+  std::uint16_t n = 0;
+  std::string_view coll, path;
+  if (!c.read(n) || !c.read_string(n, coll) || !c.read(n) || !c.read_string(n, path) ||
+      !c.at_end())
+    return std::nullopt;
+  return index_create_record{std::string(coll), std::string(path)};
+}
+
+inline byte_buffer encode_gc(commit_id floor) {
+  byte_buffer out;
+  put_le<std::uint64_t>(out, floor);
+  return out;
+}
+
+inline std::optional<commit_id> decode_gc(std::span<const std::byte> payload) {
+  cursor c(payload);
+  commit_id floor = 0;
+  if (!c.read(floor) || !c.at_end()) return std::nullopt;
+  return floor;
 }
 
 enum class write_kind : std::uint8_t { insert = 1, update = 2, remove = 3 };

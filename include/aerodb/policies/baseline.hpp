@@ -3,11 +3,13 @@
 //   fsync_per_commit   one commit at a time: write its record, fsync, acknowledge.
 //   full_traversal     no cache; every read walks the whole version chain and copies the
 //                      document it returns.
-//   ordered_index      the primary-key index is an ordered map.
+//   ordered_index      the primary-key index is an ordered map; secondary indexes are
+//                      ordered sets of (key, _id, version).
 //
 // Every optimized policy is proven equivalent to these (docs/optimizations/).
 #pragma once
 
+#include <aerodb/index/field_index.hpp>
 #include <aerodb/mvcc/version.hpp>
 
 #include <functional>
@@ -54,6 +56,7 @@ struct full_traversal {
 struct ordered_index {
   template <class V>
   using primary_map = std::map<std::string, V, std::less<>>;
+  using field_index = index::ordered_field_index;
 };
 
 }  // namespace aerodb::policies

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <aerodb/error.hpp>
+#include <aerodb/index/field_index.hpp>
 #include <aerodb/mvcc/version.hpp>
 
 #include <concepts>
@@ -104,8 +105,24 @@ template <class P>
 concept has_primary_map = requires { typename P::template primary_map<int>; };
 
 template <class P>
+concept has_field_index = requires { typename P::field_index; };
+
+template <class I>
+concept field_index_like =
+    std::default_initializable<I> &&
+    requires(I& i, const I& ci, const scalar& k, std::string_view id, mvcc::commit_id v,
+             const std::optional<index::bound>& b) {
+      i.insert(k, id, v);
+      i.erase(k, id, v);
+      ci.for_range(b, b, [](const index::entry&) {});
+      ci.for_equal(k, [](const index::entry&) {});
+      { ci.count_range(b, b) } -> std::convertible_to<std::uint64_t>;
+      { ci.size() } -> std::convertible_to<std::size_t>;
+    };
+
+template <class P>
 concept index_policy =
-    has_primary_map<P> &&
+    has_primary_map<P> && has_field_index<P> && field_index_like<typename P::field_index> &&
     requires(typename P::template primary_map<int>& m, std::string_view key, std::string s) {
       m.find(key);
       m.try_emplace(std::move(s), 1);
@@ -130,6 +147,15 @@ constexpr bool check_index_policy() {
       m.end();
     }, "IndexPolicy::primary_map<V> must provide try_emplace(std::string, V), size(), "
        "begin() and end()");
+  }
+  static_assert(has_field_index<P>,
+                "IndexPolicy must declare `using field_index = ...`, the secondary index type");
+  if constexpr (has_field_index<P>) {
+    static_assert(field_index_like<typename P::field_index>,
+                  "IndexPolicy::field_index must be default-constructible and provide "
+                  "insert(key, id, version), erase(key, id, version), for_range(lower, upper, fn), "
+                  "for_equal(key, fn), count_range(lower, upper) and size() (see "
+                  "index/field_index.hpp for the contract)");
   }
   return index_policy<P>;
 }

@@ -72,11 +72,16 @@ using progress_callback = std::function<void(const scan_progress&)>;
 
 namespace detail {
 
-// True when a record with a valid checksum starts at any offset in [from, end).
-inline bool valid_record_follows(std::span<const std::byte> data, std::size_t from) {
+// True when a record with a valid checksum starts at any offset in [from, end). Only a
+// header that could belong to a later record (known type, zero reserved bytes, a
+// CommitId not below `min_id`) is checksummed, which keeps a long damaged tail from
+// costing a checksum per byte.
+inline bool valid_record_follows(std::span<const std::byte> data, std::size_t from,
+                                 commit_id min_id) {
   using namespace format;
   for (std::size_t off = from; off + record_header_size <= data.size(); ++off) {
     const auto h = decode_record_header(data.data() + off);
+    if (!known_record_type(h.type) || !h.reserved_zero || h.id < min_id) continue;
     if (h.payload_length > max_record_payload) continue;
     if (data.size() - off - record_header_size < h.payload_length) continue;
     const auto payload = data.subspan(off + record_header_size, h.payload_length);
@@ -137,18 +142,21 @@ inline result<scan_result> read_wal(io::file_system& fs, const std::string& dir,
     AERO_TRY_ASSIGN(auto data, io::read_all(*f));
     const std::span<const std::byte> bytes(data);
 
-    const auto header = bytes.size() >= segment_header_size
-                            ? decode_segment_header(bytes)
-                            : std::optional<segment_header>{};
-    if (!header) {
+    const auto decoded = decode_segment_header(bytes);
+    if (decoded.status == header_status::unsupported)
+      return detail::corruption(s.name, 0,
+                                "the segment header is checksummed but has a format version or "
+                                "flags this reader does not know");
+    if (decoded.status == header_status::damaged) {
       // A segment is created, given its header and synced before any record goes into
       // it, so a bad header is a torn creation only if it is the last file and holds
       // nothing valid.
-      if (!last || detail::valid_record_follows(bytes, 0))
+      if (!last || detail::valid_record_follows(bytes, 0, expected.value_or(0)))
         return detail::corruption(s.name, 0, "the segment header is damaged");
       out.torn = torn_tail{s.name, 0, bytes.size(), true, "incomplete segment header"};
       break;
     }
+    const segment_header* header = &decoded.header;
     if (header->segment_seq != s.seq)
       return detail::corruption(s.name, 8, "the segment header names sequence " +
                                                std::to_string(header->segment_seq));
@@ -193,10 +201,13 @@ inline result<scan_result> read_wal(io::file_system& fs, const std::string& dir,
         damage = "record checksum mismatch";
         break;
       }
-      if (!known_record_type(h.type) || !h.reserved_zero)
+      if (!known_record_type(h.type))
         return detail::corruption(s.name, off,
                                   "a checksummed record has unknown type " +
                                       std::to_string(h.type));
+      if (!h.reserved_zero)
+        return detail::corruption(s.name, off,
+                                  "a checksummed record has non-zero reserved header bytes");
       if (h.id != *expected)
         return detail::corruption(s.name, off,
                                   "CommitId " + std::to_string(h.id) + " where " +
@@ -218,7 +229,7 @@ inline result<scan_result> read_wal(io::file_system& fs, const std::string& dir,
     out.segments.push_back(info);
     if (damage) {
       if (!last) return detail::corruption(s.name, off, *damage + " before a later segment");
-      if (detail::valid_record_follows(bytes, off + 1))
+      if (detail::valid_record_follows(bytes, off + 1, *expected))
         return detail::corruption(s.name, off, *damage + " followed by a valid record");
       out.torn = torn_tail{s.name, off, bytes.size() - off, false, *damage};
     }

@@ -1,0 +1,98 @@
+// The baseline secondary index: an ordered set of (key, _id, version) entries.
+//
+// An index holds one entry for every live version whose indexed field is a scalar — not
+// only the newest — so that a read view at any retained boundary can use it. It is only
+// ever a source of candidates: the executor checks each candidate's visibility and every
+// predicate against the version its read view sees (SPEC_DIGEST §8), so a missing or
+// extra entry can change speed, never a result.
+//
+// Entries are ordered by key in the scalar total order, then _id, then CommitId, so a
+// walk over a key range meets candidates in result order.
+//
+// Thread safety: none; the engine mutates it under its exclusive state lock and reads it
+// under the shared one.
+#pragma once
+
+#include <aerodb/format/wal_format.hpp>
+#include <aerodb/index/scalar.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+
+namespace aerodb::index {
+
+using format::commit_id;
+
+struct entry {
+  scalar key;
+  std::string id;
+  commit_id version = 0;
+};
+
+// One end of a key range.
+struct bound {
+  scalar value;
+  bool inclusive = true;
+};
+
+class ordered_field_index {
+ public:
+  void insert(const scalar& key, std::string_view id, commit_id version) {
+    entries_.insert(entry{key, std::string(id), version});
+  }
+  void erase(const scalar& key, std::string_view id, commit_id version) {
+    entries_.erase(entry{key, std::string(id), version});
+  }
+  std::size_t size() const noexcept { return entries_.size(); }
+  void clear() noexcept { entries_.clear(); }
+
+  // Calls fn(const entry&) for the entries whose key lies in the range, ascending.
+  template <class Fn>
+  void for_range(const std::optional<bound>& lower, const std::optional<bound>& upper, Fn&& fn) const {
+    auto [first, last] = locate(lower, upper);
+    for (auto it = first; it != last; ++it) fn(*it);
+  }
+  template <class Fn>
+  void for_equal(const scalar& key, Fn&& fn) const {
+    for_range(bound{key, true}, bound{key, true}, fn);
+  }
+  std::uint64_t count_range(const std::optional<bound>& lower, const std::optional<bound>& upper) const {
+    auto [first, last] = locate(lower, upper);
+    return static_cast<std::uint64_t>(std::distance(first, last));
+  }
+
+ private:
+  struct entry_less {
+    using is_transparent = void;
+    bool operator()(const entry& a, const entry& b) const {
+      if (auto c = a.key <=> b.key; c != 0) return c < 0;
+      if (auto c = a.id.compare(b.id); c != 0) return c < 0;
+      return a.version < b.version;
+    }
+    // Comparisons with a bare key: an entry is "less" than key k when its key is.
+    bool operator()(const entry& a, const scalar& k) const { return a.key < k; }
+    bool operator()(const scalar& k, const entry& b) const { return k < b.key; }
+  };
+  using set_type = std::set<entry, entry_less>;
+
+  std::pair<set_type::const_iterator, set_type::const_iterator> locate(
+      const std::optional<bound>& lower, const std::optional<bound>& upper) const {
+    auto first = !lower ? entries_.begin()
+                        : lower->inclusive ? entries_.lower_bound(lower->value)
+                                           : entries_.upper_bound(lower->value);
+    auto last = !upper ? entries_.end()
+                       : upper->inclusive ? entries_.upper_bound(upper->value)
+                                          : entries_.lower_bound(upper->value);
+    // An empty range may put last before first (e.g. lower 7, upper 3).
+    if (first != entries_.end() && last != entries_.end() && entry_less{}(*last, *first)) last = first;
+    if (first == entries_.end()) last = first;
+    return {first, last};
+  }
+
+  set_type entries_;
+};
+
+}  // namespace aerodb::index
