@@ -6,7 +6,12 @@
 #include <aerodb/document/document.hpp>
 #include <aerodb/error.hpp>
 #include <aerodb/io/file_system.hpp>
+#include <aerodb/index/scalar.hpp>
 #include <aerodb/io/posix_fs.hpp>
 #include <aerodb/policies/baseline.hpp>
 #include <aerodb/policies/concepts.hpp>
+#include <aerodb/query/match.hpp>
+#include <aerodb/query/parse.hpp>
+#include <aerodb/query/plan.hpp>
+#include <aerodb/query/query.hpp>
 #include <aerodb/schema/schema.hpp>

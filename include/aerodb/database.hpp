@@ -24,6 +24,7 @@
 
 #include <aerodb/document/document.hpp>
 #include <aerodb/error.hpp>
+#include <aerodb/format/snapshot_format.hpp>
 #include <aerodb/format/wal_format.hpp>
 #include <aerodb/io/file_system.hpp>
 #include <aerodb/index/field_index.hpp>
@@ -32,6 +33,10 @@
 #include <aerodb/mvcc/version.hpp>
 #include <aerodb/policies/baseline.hpp>
 #include <aerodb/policies/concepts.hpp>
+#include <aerodb/query/match.hpp>
+#include <aerodb/query/parse.hpp>
+#include <aerodb/query/plan.hpp>
+#include <aerodb/query/query.hpp>
 #include <aerodb/schema/schema.hpp>
 #include <aerodb/wal/wal_reader.hpp>
 #include <aerodb/wal/wal_writer.hpp>
@@ -82,10 +87,16 @@ struct recovery_report {
   std::uint64_t wal_bytes = 0;
   commit_id last_commit_id = 0;
   std::optional<wal::torn_tail> torn_tail;  // what was discarded, and where
+  commit_id checkpoint = 0;                 // the snapshot loaded first (0: none)
+  std::uint64_t snapshot_documents = 0;
   std::chrono::nanoseconds duration{0};
 
   std::string to_string() const {
-    std::string s = "replayed " + std::to_string(records_replayed) + " records from " +
+    std::string s;
+    if (checkpoint)
+      s += "loaded checkpoint " + std::to_string(checkpoint) + " (" +
+           std::to_string(snapshot_documents) + " documents), then ";
+    s += "replayed " + std::to_string(records_replayed) + " records from " +
                     std::to_string(segments) + " segment(s) (" + std::to_string(wal_bytes) +
                     " bytes), last CommitId " + std::to_string(last_commit_id) + ", in " +
                     std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(duration).count()) +
@@ -107,6 +118,12 @@ struct versioned_document {
   commit_id committed_at = 0;
 };
 
+struct query_result {
+  std::vector<versioned_document> documents;  // in the query's order, at most `limit`
+  query::plan plan;                           // what ran, with its max_scan bound
+  std::uint64_t candidates = 0;               // distinct documents examined
+};
+
 struct delete_outcome {
   bool deleted = false;
   commit_id id = 0;  // 0 when nothing was deleted (and nothing was written)
@@ -117,6 +134,14 @@ struct gc_outcome {
   commit_id floor = 0;           // versions superseded at or below this were freed
   std::uint64_t versions_freed = 0;
   std::uint64_t bytes_freed = 0;  // document bytes
+};
+
+struct checkpoint_outcome {
+  commit_id id = 0;                  // the snapshot's boundary C
+  std::uint64_t snapshot_bytes = 0;  // size of the data file
+  std::uint64_t documents = 0;
+  std::uint64_t segments_removed = 0;
+  std::chrono::nanoseconds duration{0};
 };
 
 struct memory_stats {
@@ -253,12 +278,21 @@ class basic_database {
   // Logs a GC record and frees the versions no open read view can see. Runs only when
   // called: never on a timer, never by itself.
   result<gc_outcome> gc() {
-    commit_id floor = visible_.load(std::memory_order_acquire);
+    if (read_only_) return snapshot_read_only_error();
+    std::lock_guard serial(gc_mu_);
+    commit_id floor = 0;
     {
+      // Lock order: views_mu_, then state_mu_ (inside anything_to_collect). Nothing takes
+      // views_mu_ while holding state_mu_.
       std::lock_guard lock(views_mu_);
+      floor = visible_.load(std::memory_order_acquire);
       if (!active_views_.empty()) floor = std::min(floor, *active_views_.begin());
+      if (floor <= history_floor_.load(std::memory_order_acquire) || !anything_to_collect(floor))
+        return gc_outcome{0, floor, 0, 0};
+      // From here on no view below the floor can be opened, even before the GC record
+      // is durable (if it never is, those boundaries stay refused: the safe side).
+      gc_reserved_floor_ = std::max(gc_reserved_floor_, floor);
     }
-    if (floor <= history_floor_.load(std::memory_order_acquire)) return gc_outcome{0, floor, 0, 0};
     commit_request req;
     req.type = format::record_type::gc;
     req.gc_floor = floor;
@@ -267,6 +301,71 @@ class basic_database {
     req.gc_result.record = id;
     return req.gc_result;
   }
+
+  // Writes a persistent snapshot of the newest commit, makes it the checkpoint, and
+  // removes the WAL segments it covers. Readers and writers go on meanwhile (writers wait
+  // only while the image is copied in memory). Crash-safe at every step: until the
+  // CHECKPOINT record is durable the previous checkpoint and the full log stand.
+  result<checkpoint_outcome> checkpoint() {
+    if (read_only_) return snapshot_read_only_error();
+    std::lock_guard serial(checkpoint_mu_);
+    if (!writable()) return read_only_error();
+    const auto started = std::chrono::steady_clock::now();
+    const read_view pin = read();  // holds GC back from the versions being written
+    const commit_id c = pin.bound();
+    checkpoint_outcome out;
+    out.id = c;
+
+    format::snapshot_encoder enc(c);
+    AERO_TRY(encode_image(enc, c, out.documents));
+    AERO_TRY(enc.finish());
+    const format::byte_buffer data = enc.take_pending();
+    out.snapshot_bytes = data.size();
+
+    const std::string data_name = format::snapshot_data_file_name(c);
+    const std::string manifest_name = format::snapshot_manifest_file_name(c);
+    AERO_TRY(write_file_durably(data_name, data));
+    format::manifest m{c, {format::describe_file(data_name, data)}};
+    AERO_TRY_ASSIGN(auto manifest_bytes, format::encode_manifest(m));
+    AERO_TRY(write_file_durably(manifest_name, manifest_bytes));
+    AERO_TRY(fs_->sync_dir(dir_));
+
+    // The durable switch: from here on, recovery starts from this snapshot.
+    AERO_TRY_ASSIGN(auto record, format::encode_checkpoint({c, manifest_name}));
+    AERO_TRY(write_file_durably(std::string(format::checkpoint_file_name), record));
+    AERO_TRY(fs_->sync_dir(dir_));
+
+    AERO_TRY_ASSIGN(out.segments_removed, remove_covered_segments(c));
+    AERO_TRY(remove_stale_snapshot_files(c));
+    out.duration = std::chrono::steady_clock::now() - started;
+    return out;
+  }
+
+  // Opens the persistent snapshot at boundary `c` in `dir` read-only: queries and reads
+  // answer as the live database did at `c`; every write is refused. Takes no lock (the
+  // files are immutable), so the live database must not remove the snapshot meanwhile.
+  static result<std::unique_ptr<basic_database>> open_snapshot(std::string dir, commit_id c,
+                                                               open_options options = {}) {
+    AERO_TRY(validate(options));
+    std::unique_ptr<basic_database> db(new basic_database(std::move(dir), std::move(options)));
+    db->read_only_ = true;
+    std::unique_lock state_lock(db->state_mu_);
+    auto loaded = db->load_snapshot(format::snapshot_manifest_file_name(c), c);
+    if (!loaded) {
+      if (loaded.code() == errc::checkpoint_snapshot_missing)
+        return error(errc::snapshot_not_found, "no complete snapshot at this CommitId",
+                     {{"directory", db->dir_}, {"commit_id", std::to_string(c)}});
+      return std::move(loaded).error_value();
+    }
+    db->rebuild_all_indexes();
+    db->visible_.store(c, std::memory_order_release);
+    db->history_floor_.store(c, std::memory_order_release);
+    db->report_.checkpoint = c;
+    db->report_.last_commit_id = c;
+    return db;
+  }
+
+  bool read_only() const noexcept { return read_only_; }
 
   // Versions held in memory and the bytes of their documents.
   memory_stats memory() const noexcept {
@@ -312,16 +411,22 @@ class basic_database {
   // ---- reads --------------------------------------------------------------------------
 
   // A read view of every commit acknowledged before this call.
-  read_view read() const { return read_view(*this, visible_.load(std::memory_order_acquire)); }
+  read_view read() const {
+    // The bound is read and the view registered under views_mu_, the lock gc() takes to
+    // compute its floor: a view is either seen by that GC or bounded above its floor.
+    std::lock_guard lock(views_mu_);
+    return read_view(*this, visible_.load(std::memory_order_acquire));
+  }
 
   // A read view at an older boundary; AERO_CONFIG_INVALID beyond the newest commit.
   result<read_view> read_at(commit_id bound) const {
+    std::lock_guard lock(views_mu_);
     const commit_id newest = visible_.load(std::memory_order_acquire);
     if (bound > newest)
       return error(errc::config_invalid, "a read view cannot be bounded beyond the newest commit",
                    {{"bound", std::to_string(bound)}, {"newest", std::to_string(newest)}});
     const commit_id floor = history_floor_.load(std::memory_order_acquire);
-    if (bound < floor)
+    if (bound < std::max(floor, gc_reserved_floor_))
       return error(errc::read_view_too_old,
                    "versions below this boundary have been garbage collected",
                    {{"bound", std::to_string(bound)}, {"oldest", std::to_string(floor)}});
@@ -513,6 +618,10 @@ class basic_database {
                  "reopen the directory to recover");
   }
 
+  static error snapshot_read_only_error() {
+    return error(errc::storage_read_only, "a snapshot opened read-only accepts no writes");
+  }
+
   static error invalid_id(std::string_view id, std::string reason) {
     return error(errc::document_invalid_id, "invalid document _id: " + reason,
                  {{"_id", std::string(id.substr(0, 200))}, {"reason", reason}});
@@ -624,6 +733,7 @@ class basic_database {
   }
 
   result<commit_id> submit(commit_request& req) {
+    if (read_only_) return snapshot_read_only_error();
     pipeline_.submit(req);
     if (req.failure) return std::move(*req.failure);
     return req.id;
@@ -774,7 +884,7 @@ class basic_database {
 
   static void index_version(index_state& ix, std::string_view path, const mvcc::key_entry& key,
                             const mvcc::version& v) {
-    if (auto k = index_key(v, path)) ix.entries.insert(*k, key.id, v.id);
+    if (auto k = index_key(v, path)) ix.entries.insert(*k, key, v.id);
   }
 
   static void build_index(collection_state& c, const std::string& path, index_state& ix) {
@@ -797,7 +907,11 @@ class basic_database {
           if (!req.applied[i] || req.ops[i].kind == format::write_kind::remove) continue;
           auto& c = *collections_.find(req.ops[i].collection)->second;
           const auto& key = *c.keys.find(std::string_view(req.ops[i].id))->second;
-          for (auto& [path, ix] : c.indexes) index_version(*ix, path, key, *key.newest());
+          // This request's version: with grouped commits a later one may already be linked.
+          const mvcc::version* mine = nullptr;
+          for (const auto& v : key.chain)
+            if (v.id == req.id) { mine = &v; break; }
+          for (auto& [path, ix] : c.indexes) index_version(*ix, path, key, *mine);
         }
         return;
       case format::record_type::index_create: {
@@ -815,6 +929,18 @@ class basic_database {
     }
   }
 
+  // True when some key holds a version older than the one a view at `floor` sees.
+  bool anything_to_collect(commit_id floor) const {
+    std::shared_lock lock(state_mu_);
+    for (const auto& [name, c] : collections_)
+      for (const auto& [id, key] : c->keys) {
+        auto it = key->chain.begin();
+        while (it != key->chain.end() && it->id > floor) ++it;
+        if (it != key->chain.end() && std::next(it) != key->chain.end()) return true;
+      }
+    return false;
+  }
+
   // Frees every version that no read view at or above `floor` can see: for each key, all
   // versions older than the newest one at or below the floor. The newest version of a key
   // always stays. Deterministic: replaying the GC record at the same point of the log
@@ -829,7 +955,7 @@ class basic_database {
         // `it` is what a view at the floor sees: keep it, free what follows.
         for (auto old = std::next(it); old != key->chain.end(); ++old) {
           for (auto& [path, ix] : c->indexes)
-            if (auto k = index_key(*old, path)) ix->entries.erase(*k, key->id, old->id);
+            if (auto k = index_key(*old, path)) ix->entries.erase(*k, *key, old->id);
           ++out.versions_freed;
           out.bytes_freed += old->data.size();
         }
@@ -861,12 +987,26 @@ class basic_database {
     lock_ = std::move(*lock);
 
     std::unique_lock state_lock(state_mu_);
+    commit_id checkpoint_id = 0;
+    {
+      AERO_TRY_ASSIGN(bool has_checkpoint,
+                      fs_->exists(io::join(dir_, std::string(format::checkpoint_file_name))));
+      if (has_checkpoint) {
+        AERO_TRY_ASSIGN(auto f, fs_->open(io::join(dir_, std::string(format::checkpoint_file_name)),
+                                          io::open_mode::read));
+        AERO_TRY_ASSIGN(auto bytes, io::read_all(*f));
+        AERO_TRY_ASSIGN(auto record, format::decode_checkpoint(bytes));
+        AERO_TRY(load_snapshot(record.manifest_name, record.commit));
+        checkpoint_id = record.commit;
+      }
+    }
+    history_floor_.store(checkpoint_id, std::memory_order_release);
     auto progress = [this](const wal::scan_progress& p) {
       if (options_.on_recovery_progress)
         options_.on_recovery_progress({p.bytes_done, p.bytes_total, p.records});
     };
     AERO_TRY_ASSIGN(wal::scan_result scan,
-                    wal::read_wal(*fs_, dir_, 0,
+                    wal::read_wal(*fs_, dir_, checkpoint_id,
                                   [this](const wal::wal_record& r) { return replay(r); },
                                   progress));
 
@@ -891,6 +1031,8 @@ class basic_database {
       if (auto seq = format::parse_segment_file_name(scan.torn->segment))
         writer_.set_next_seq(*seq);
     }
+    // Leftovers of an interrupted checkpoint are never read; tidy them away.
+    AERO_TRY(remove_stale_snapshot_files(checkpoint_id));
 
     rebuild_all_indexes();
     next_id_ = scan.last_commit_id + 1;
@@ -900,7 +1042,173 @@ class basic_database {
     report_.wal_bytes = scan.bytes_total;
     report_.last_commit_id = scan.last_commit_id;
     report_.torn_tail = scan.torn;
+    report_.checkpoint = checkpoint_id;
     report_.duration = std::chrono::steady_clock::now() - started;
+    return ok();
+  }
+
+  // ---- snapshots and checkpoints -----------------------------------------------------
+
+  // REQUIRES: state_mu_ held exclusively (or the instance not yet shared).
+  result<void> load_snapshot(const std::string& manifest_name, commit_id c) {
+    auto missing = [&](const std::string& file) {
+      return error(errc::checkpoint_snapshot_missing,
+                   "the checkpoint names a snapshot file that does not exist",
+                   {{"file", file}, {"commit_id", std::to_string(c)}});
+    };
+    auto read_file = [&](const std::string& name) -> result<std::vector<std::byte>> {
+      auto f = fs_->open(io::join(dir_, name), io::open_mode::read);
+      if (!f) {
+        if (f.code() == errc::storage_not_found) return missing(name);
+        return std::move(f).error_value();
+      }
+      return io::read_all(**f);
+    };
+    AERO_TRY_ASSIGN(auto manifest_bytes, read_file(manifest_name));
+    AERO_TRY_ASSIGN(auto m, format::decode_manifest(manifest_bytes));
+    if (m.commit != c)
+      return error(errc::snapshot_corruption, "the manifest belongs to another CommitId",
+                   {{"file", manifest_name}, {"expected", std::to_string(c)},
+                    {"actual", std::to_string(m.commit)}});
+    const std::string data_name = format::snapshot_data_file_name(c);
+    if (!format::find_file(m, data_name))
+      return error(errc::snapshot_corruption, "the manifest does not list the snapshot data file",
+                   {{"file", manifest_name}});
+    std::vector<std::byte> data;
+    for (const auto& file : m.files) {
+      AERO_TRY_ASSIGN(auto bytes, read_file(file.name));
+      AERO_TRY(format::verify_file(m, file.name, bytes));
+      if (file.name == data_name) data = std::move(bytes);
+    }
+
+    auto corrupt = [&](std::string why) {
+      return error(errc::snapshot_corruption, "the snapshot contradicts itself: " + why,
+                   {{"file", data_name}});
+    };
+    std::optional<std::pair<std::string, std::uint32_t>> last_schema;
+    format::snapshot_visitor v;
+    v.on_header = [&](const format::snapshot_header& h) -> result<void> {
+      if (h.commit != c) return corrupt("header names another CommitId");
+      return ok();
+    };
+    v.on_schema = [&](const format::schema_entry& e) -> result<void> {
+      auto sch = schema::from_json(e.text);
+      if (!sch) return corrupt("bad schema: " + sch.error_value().message());
+      auto key = std::pair<std::string, std::uint32_t>(sch->id(), sch->version());
+      if (last_schema && !(*last_schema < key)) return corrupt("schemas out of order");
+      if (e.registered_at > c) return corrupt("schema registered after the boundary");
+      last_schema = key;
+      schemas_.emplace(std::move(key), schema_entry{std::make_unique<schema>(std::move(*sch)), e.registered_at});
+      return ok();
+    };
+    v.on_collection = [&](const format::collection_entry& e) -> result<void> {
+      if (!schema_known(e.schema_id) || e.created_at > c) return corrupt("bad collection entry");
+      auto state = std::make_unique<collection_state>();
+      state->name = std::string(e.name);
+      state->schema_id = std::string(e.schema_id);
+      state->created_at = e.created_at;
+      state->add_index("_id", e.created_at);
+      collections_.emplace(state->name, std::move(state));
+      return ok();
+    };
+    v.on_index = [&](const format::index_entry& e) -> result<void> {
+      auto& coll = *collections_.find(e.collection)->second;
+      if (!valid_field_path(e.path) || coll.indexes.count(e.path) || e.created_at > c)
+        return corrupt("bad index entry");
+      coll.add_index(std::string(e.path), e.created_at);
+      return ok();
+    };
+    v.on_document = [&](const format::document_entry& e) -> result<void> {
+      auto& coll = *collections_.find(e.collection)->second;
+      if (e.committed_at > c || e.schema_version == 0) return corrupt("bad document entry");
+      auto buf = std::make_shared<const mvcc::payload::buffer>(e.bytes.begin(), e.bytes.end());
+      link_version(coll, std::string(e.id), e.committed_at, format::write_kind::insert,
+                   e.schema_version, std::move(buf));
+      ++report_.snapshot_documents;
+      return ok();
+    };
+    return format::read_snapshot_data(data, v);
+  }
+
+  // The image at `c`, in the order the format requires. REQUIRES: a read view at `c` is
+  // open (GC keeps every version it needs).
+  result<void> encode_image(format::snapshot_encoder& enc, commit_id c, std::uint64_t& documents) const {
+    std::shared_lock lock(state_mu_);
+    for (const auto& [key, entry] : schemas_)
+      if (entry.registered_at <= c) AERO_TRY(enc.add_schema(entry.registered_at, entry.def->to_canonical_json()));
+    for (const auto& [name, coll] : collections_)
+      if (coll->created_at <= c) AERO_TRY(enc.add_collection(coll->created_at, name, coll->schema_id));
+    for (const auto& [name, coll] : collections_) {
+      if (coll->created_at > c) continue;
+      for (const auto& [path, ix] : coll->indexes)
+        if (path != "_id" && ix->created_at <= c) AERO_TRY(enc.add_index(ix->created_at, name, path));
+    }
+    for (const auto& [name, coll] : collections_) {
+      if (coll->created_at > c) continue;
+      // Policies may keep keys unordered; the image is always in _id order.
+      std::vector<const mvcc::key_entry*> keys;
+      keys.reserve(coll->keys.size());
+      for (const auto& [id, key] : coll->keys) keys.push_back(key.get());
+      std::sort(keys.begin(), keys.end(), [](const auto* a, const auto* b) { return a->id < b->id; });
+      for (const auto* key : keys) {
+        const mvcc::version* v = nullptr;
+        for (const auto& candidate : key->chain)
+          if (candidate.id <= c) { v = &candidate; break; }  // chains are newest first
+        if (!v || v->tombstone()) continue;
+        AERO_TRY(enc.add_document(v->id, name, v->schema_version, v->data.bytes()));
+        ++documents;
+      }
+    }
+    return ok();
+  }
+
+  // Writes `name` as name.tmp, syncs it and renames it into place (the caller syncs the
+  // directory), so a crash leaves either the old file or the whole new one.
+  result<void> write_file_durably(const std::string& name, std::span<const std::byte> bytes) {
+    const std::string tmp = io::join(dir_, name + ".tmp");
+    {
+      AERO_TRY_ASSIGN(auto f, fs_->open(tmp, io::open_mode::create_new));
+      AERO_TRY(f->append(bytes));
+      AERO_TRY(f->sync());
+    }
+    return fs_->rename(tmp, io::join(dir_, name));
+  }
+
+  // Removes the segments whose every record is at or below `c`. The newest segment always
+  // stays (it is the one being appended to).
+  result<std::uint64_t> remove_covered_segments(commit_id c) {
+    AERO_TRY_ASSIGN(auto names, fs_->list_dir(dir_));
+    std::vector<std::pair<std::uint64_t, std::string>> segs;
+    for (auto& n : names)
+      if (auto seq = format::parse_segment_file_name(n)) segs.push_back({*seq, n});
+    std::uint64_t removed = 0;
+    for (std::size_t i = 0; i + 1 < segs.size(); ++i) {
+      AERO_TRY_ASSIGN(auto f, fs_->open(io::join(dir_, segs[i + 1].second), io::open_mode::read));
+      std::array<std::byte, format::segment_header_size> header{};
+      AERO_TRY_ASSIGN(std::size_t got, f->read_at(0, header));
+      const auto next = format::decode_segment_header(std::span(header).first(got));
+      if (next.status != format::header_status::valid || next.header.first_commit_id > c + 1) break;
+      AERO_TRY(fs_->remove(io::join(dir_, segs[i].second)));
+      ++removed;
+    }
+    if (removed) AERO_TRY(fs_->sync_dir(dir_));
+    return removed;
+  }
+
+  // Removes snapshot files of other boundaries than `keep` and temporary files.
+  result<void> remove_stale_snapshot_files(commit_id keep) {
+    AERO_TRY_ASSIGN(auto names, fs_->list_dir(dir_));
+    bool any = false;
+    for (const auto& n : names) {
+      auto data = format::parse_snapshot_data_file_name(n);
+      auto man = format::parse_snapshot_manifest_file_name(n);
+      const bool stale = (data && *data != keep) || (man && *man != keep) ||
+                         (n.size() > 4 && n.substr(n.size() - 4) == ".tmp");
+      if (!stale) continue;
+      AERO_TRY(fs_->remove(io::join(dir_, n)));
+      any = true;
+    }
+    if (any) AERO_TRY(fs_->sync_dir(dir_));
     return ok();
   }
 
@@ -975,10 +1283,8 @@ class basic_database {
 
   // ---- read views ---------------------------------------------------------------------
 
-  void register_view(commit_id bound) const {
-    std::lock_guard lock(views_mu_);
-    active_views_.insert(bound);
-  }
+  // REQUIRES: views_mu_ held.
+  void register_view(commit_id bound) const { active_views_.insert(bound); }
   void unregister_view(commit_id bound) const {
     std::lock_guard lock(views_mu_);
     active_views_.erase(active_views_.find(bound));
@@ -1010,9 +1316,13 @@ class basic_database {
   std::atomic<std::uint64_t> payload_bytes_{0};
 
   mutable std::mutex views_mu_;
-  mutable std::multiset<commit_id> active_views_;
+  mutable std::multiset<commit_id> active_views_;  // guarded by views_mu_
+  commit_id gc_reserved_floor_ = 0;                // guarded by views_mu_
+  std::mutex gc_mu_;                               // one gc() at a time
 
   recovery_report report_;
+  bool read_only_ = false;          // an instance opened by open_snapshot
+  std::mutex checkpoint_mu_;        // one checkpoint at a time
   typename FsyncPolicy::template pipeline<basic_database> pipeline_;
 };
 
@@ -1023,7 +1333,15 @@ class basic_read_view {
  public:
   basic_read_view(basic_read_view&& other) noexcept
       : db_(std::exchange(other.db_, nullptr)), bound_(other.bound_), state_(std::move(other.state_)) {}
-  basic_read_view& operator=(basic_read_view&&) = delete;
+  basic_read_view& operator=(basic_read_view&& other) noexcept {
+    if (this != &other) {
+      if (db_) db_->unregister_view(bound_);
+      db_ = std::exchange(other.db_, nullptr);
+      bound_ = other.bound_;
+      state_ = std::move(other.state_);
+    }
+    return *this;
+  }
   basic_read_view(const basic_read_view&) = delete;
   ~basic_read_view() {
     if (db_) db_->unregister_view(bound_);
@@ -1039,6 +1357,31 @@ class basic_read_view {
     const auto* key = db_->find_key(*c, id);
     if (!key) return std::optional<versioned_document>();
     return materialize(*key);
+  }
+
+  // Runs a bounded query at this view's boundary (docs/queries.md). Every predicate and
+  // the visibility of every candidate are checked against the version this view sees; an
+  // index only proposes candidates.
+  result<query_result> query(const query::query_spec& spec) const {
+    std::shared_lock lock(db_->state_mu_);
+    AERO_TRY_ASSIGN(const auto* c, find_collection(spec.collection));
+    AERO_TRY_ASSIGN(query::plan p, plan_for(*c, spec));
+    return execute(*c, std::move(p));
+  }
+  result<query_result> query(std::string_view json) const {
+    AERO_TRY_ASSIGN(query::query_spec spec, query::parse_query(json));
+    return query(spec);
+  }
+
+  // The plan a query would run, with its index and max_scan bound, without running it.
+  result<query::plan> explain(const query::query_spec& spec) const {
+    std::shared_lock lock(db_->state_mu_);
+    AERO_TRY_ASSIGN(const auto* c, find_collection(spec.collection));
+    return plan_for(*c, spec);
+  }
+  result<query::plan> explain(std::string_view json) const {
+    AERO_TRY_ASSIGN(query::query_spec spec, query::parse_query(json));
+    return explain(spec);
   }
 
   // Calls fn(const versioned_document&) for every visible document, in _id order.
@@ -1073,17 +1416,99 @@ class basic_read_view {
     return it->second.get();
   }
 
+  using collection_state = typename Database::collection_state;
+  using index_state = typename Database::index_state;
+
+  // REQUIRES: state_mu_ held shared.
+  const index_state* usable_index(const collection_state& c, std::string_view field) const {
+    auto it = c.indexes.find(field);
+    if (it == c.indexes.end() || it->second->created_at > bound_) return nullptr;
+    return it->second.get();
+  }
+
+  // REQUIRES: state_mu_ held shared.
+  result<query::plan> plan_for(const collection_state& c, const query::query_spec& spec) const {
+    const schema* version_schema = nullptr;
+    auto s = db_->schemas_.find(std::pair<std::string_view, std::uint32_t>(c.schema_id, spec.schema_version));
+    if (s != db_->schemas_.end() && s->second.registered_at <= bound_) version_schema = s->second.def.get();
+    query::catalog_view catalog{version_schema,
+                                [&](std::string_view f) { return usable_index(c, f) != nullptr; }};
+    AERO_TRY_ASSIGN(query::plan p, query::make_plan(spec, catalog));
+    switch (p.kind) {
+      case query::plan::access::primary_key:
+        p.max_scan = 1;
+        break;
+      case query::plan::access::index_equality:
+        p.max_scan = usable_index(c, p.index_field)->entries.count_range(query::bound{*p.equals, true},
+                                                                         query::bound{*p.equals, true});
+        break;
+      case query::plan::access::index_range:
+        p.max_scan = usable_index(c, p.index_field)->entries.count_range(p.lower, p.upper);
+        break;
+      case query::plan::access::index_scan:
+        p.max_scan = usable_index(c, p.index_field)->entries.size();
+        break;
+    }
+    return p;
+  }
+
+  // REQUIRES: state_mu_ held shared.
+  result<query_result> execute(const collection_state& c, query::plan p) const {
+    std::vector<const mvcc::key_entry*> docs;
+    if (p.kind == query::plan::access::primary_key) {
+      if (p.equals->type() == scalar::kind::string)
+        if (const auto* key = db_->find_key(c, p.equals->as_string())) docs.push_back(key);
+    } else {
+      const auto& ix = usable_index(c, p.index_field)->entries;
+      auto collect = [&](const index::entry& e) { docs.push_back(e.doc); };
+      if (p.kind == query::plan::access::index_equality)
+        ix.for_range(query::bound{*p.equals, true}, query::bound{*p.equals, true}, collect);
+      else if (p.kind == query::plan::access::index_range)
+        ix.for_range(p.lower, p.upper, collect);
+      else
+        ix.for_range(std::nullopt, std::nullopt, collect);
+      // An index holds an entry per version: one document may be proposed several times.
+      // (Candidate order does not matter: results are sorted by the total order below.)
+      std::sort(docs.begin(), docs.end());
+      docs.erase(std::unique(docs.begin(), docs.end()), docs.end());
+    }
+    query_result out;
+    out.candidates = docs.size();
+    std::vector<const mvcc::version*> hits;
+    for (const auto* key : docs) {
+      const mvcc::version* v = Database::visibility_cache_policy::find_visible(state_, *key, bound_);
+      if (!v || v->tombstone() || v->schema_version != p.schema_version) continue;
+      if (!query::matches_all(p.predicates, document_view(v->data.bytes()))) continue;
+      hits.push_back(v);
+    }
+    // Only the first `limit` in the total order are needed.
+    const auto keep = std::min(hits.size(), static_cast<std::size_t>(p.limit));
+    std::partial_sort(hits.begin(), hits.begin() + static_cast<std::ptrdiff_t>(keep), hits.end(),
+                      [&](const mvcc::version* a, const mvcc::version* b) {
+                        return query::compare_for_sort(p.order, document_view(a->data.bytes()),
+                                                       document_view(b->data.bytes())) < 0;
+                      });
+    hits.resize(keep);
+    out.documents.reserve(hits.size());
+    for (const auto* v : hits) out.documents.push_back(make_document(*v));
+    out.plan = std::move(p);
+    return out;
+  }
+
+  versioned_document make_document(const mvcc::version& v) const {
+    std::shared_ptr<const mvcc::payload::buffer> bytes;
+    if constexpr (Database::visibility_cache_policy::zero_copy)
+      bytes = v.data.shared();
+    else
+      bytes = std::make_shared<const mvcc::payload::buffer>(v.data.bytes().begin(), v.data.bytes().end());
+    return versioned_document{document(std::move(bytes)), v.schema_version, v.id};
+  }
+
   std::optional<versioned_document> materialize(const mvcc::key_entry& key) const {
     const mvcc::version* v =
         Database::visibility_cache_policy::find_visible(state_, key, bound_);
     if (!v || v->tombstone()) return std::nullopt;
-    std::shared_ptr<const mvcc::payload::buffer> bytes;
-    if constexpr (Database::visibility_cache_policy::zero_copy)
-      bytes = v->data.shared();
-    else
-      bytes = std::make_shared<const mvcc::payload::buffer>(v->data.bytes().begin(),
-                                                            v->data.bytes().end());
-    return versioned_document{document(std::move(bytes)), v->schema_version, v->id};
+    return make_document(*v);
   }
 
   const Database* db_;

@@ -3,8 +3,9 @@
 // An index holds one entry for every live version whose indexed field is a scalar — not
 // only the newest — so that a read view at any retained boundary can use it. It is only
 // ever a source of candidates: the executor checks each candidate's visibility and every
-// predicate against the version its read view sees (SPEC_DIGEST §8), so a missing or
-// extra entry can change speed, never a result.
+// predicate against the version its read view sees (SPEC_DIGEST §8), so an extra entry
+// can change speed, never a result. A missing entry would hide a document: the engine
+// indexes every version it links, before that version's CommitId is published.
 //
 // Entries are ordered by key in the scalar total order, then _id, then CommitId, so a
 // walk over a key range meets candidates in result order.
@@ -15,6 +16,7 @@
 
 #include <aerodb/format/wal_format.hpp>
 #include <aerodb/index/scalar.hpp>
+#include <aerodb/mvcc/version.hpp>
 
 #include <cstdint>
 #include <optional>
@@ -26,25 +28,29 @@ namespace aerodb::index {
 
 using format::commit_id;
 
+// `doc` points at the key's version chain (key entries live as long as the database), so
+// a candidate needs no lookup by _id and an entry holds no copy of it.
 struct entry {
   scalar key;
-  std::string id;
+  const mvcc::key_entry* doc = nullptr;
   commit_id version = 0;
+  std::string_view id() const noexcept { return doc->id; }
 };
 
 // One end of a key range.
 struct bound {
   scalar value;
   bool inclusive = true;
+  friend bool operator==(const bound&, const bound&) = default;
 };
 
 class ordered_field_index {
  public:
-  void insert(const scalar& key, std::string_view id, commit_id version) {
-    entries_.insert(entry{key, std::string(id), version});
+  void insert(const scalar& key, const mvcc::key_entry& doc, commit_id version) {
+    entries_.insert(entry{key, &doc, version});
   }
-  void erase(const scalar& key, std::string_view id, commit_id version) {
-    entries_.erase(entry{key, std::string(id), version});
+  void erase(const scalar& key, const mvcc::key_entry& doc, commit_id version) {
+    entries_.erase(entry{key, &doc, version});
   }
   std::size_t size() const noexcept { return entries_.size(); }
   void clear() noexcept { entries_.clear(); }
@@ -69,7 +75,7 @@ class ordered_field_index {
     using is_transparent = void;
     bool operator()(const entry& a, const entry& b) const {
       if (auto c = a.key <=> b.key; c != 0) return c < 0;
-      if (auto c = a.id.compare(b.id); c != 0) return c < 0;
+      if (auto c = a.id().compare(b.id()); c != 0) return c < 0;
       return a.version < b.version;
     }
     // Comparisons with a bare key: an entry is "less" than key k when its key is.

@@ -110,10 +110,10 @@ concept has_field_index = requires { typename P::field_index; };
 template <class I>
 concept field_index_like =
     std::default_initializable<I> &&
-    requires(I& i, const I& ci, const scalar& k, std::string_view id, mvcc::commit_id v,
+    requires(I& i, const I& ci, const scalar& k, const mvcc::key_entry& doc, mvcc::commit_id v,
              const std::optional<index::bound>& b) {
-      i.insert(k, id, v);
-      i.erase(k, id, v);
+      i.insert(k, doc, v);
+      i.erase(k, doc, v);
       ci.for_range(b, b, [](const index::entry&) {});
       ci.for_equal(k, [](const index::entry&) {});
       { ci.count_range(b, b) } -> std::convertible_to<std::uint64_t>;
@@ -153,7 +153,7 @@ constexpr bool check_index_policy() {
   if constexpr (has_field_index<P>) {
     static_assert(field_index_like<typename P::field_index>,
                   "IndexPolicy::field_index must be default-constructible and provide "
-                  "insert(key, id, version), erase(key, id, version), for_range(lower, upper, fn), "
+                  "insert(key, key_entry, version), erase(key, key_entry, version), for_range(lower, upper, fn), "
                   "for_equal(key, fn), count_range(lower, upper) and size() (see "
                   "index/field_index.hpp for the contract)");
   }
