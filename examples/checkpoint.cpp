@@ -13,11 +13,6 @@
 
 namespace {
 
-int fail(const aerodb::error& e) {
-  std::fprintf(stderr, "error: %s\n", e.to_string().c_str());
-  return 1;
-}
-
 constexpr const char* schema = R"({"id":"reading","version":1,"fields":{
   "_id":{"type":"string","required":true},
   "sensor":{"type":"string","required":true},

@@ -12,11 +12,6 @@
 
 namespace {
 
-int fail(const aerodb::error& e) {
-  std::fprintf(stderr, "error: %s\n", e.to_string().c_str());
-  return 1;
-}
-
 constexpr const char* schema = R"({"id":"person","version":1,"fields":{
   "_id":{"type":"string","required":true},
   "name":{"type":"string","required":true},
