@@ -1,0 +1,75 @@
+// What a caller chooses when opening a database, and what recovery reports back.
+//
+// Thread safety: plain values.
+#pragma once
+
+#include <aerodb/document/limits.hpp>
+#include <aerodb/format/wal_format.hpp>
+#include <aerodb/io/file_system.hpp>
+#include <aerodb/wal/wal_reader.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace aerodb {
+
+using format::commit_id;
+
+struct recovery_progress {
+  std::uint64_t bytes_done = 0;
+  std::uint64_t bytes_total = 0;
+  std::uint64_t records_replayed = 0;
+};
+
+// A schema definition's JSON text may not be longer than this.
+inline constexpr std::size_t max_schema_definition_bytes = 1u << 20;
+// A field path (an index's, a query's) may not be longer than this.
+inline constexpr std::size_t max_field_path_bytes = 1024;
+
+struct open_options {
+  // The file system every file operation goes through; null means POSIX.
+  std::shared_ptr<io::file_system> fs;
+  // A segment is closed and a new one started once it would grow past this size.
+  std::uint64_t wal_segment_bytes = 64u << 20;
+  document_limits limits;
+  // Most operations one atomic batch may hold.
+  std::size_t max_batch_ops = 100'000;
+  // Called during recovery after every segment and every 4096 records.
+  std::function<void(const recovery_progress&)> on_recovery_progress;
+};
+
+struct recovery_report {
+  std::uint64_t records_replayed = 0;
+  std::uint64_t segments = 0;
+  std::uint64_t wal_bytes = 0;
+  commit_id last_commit_id = 0;
+  std::optional<wal::torn_tail> torn_tail;  // what was discarded, and where
+  commit_id checkpoint = 0;                 // the snapshot loaded first (0: none)
+  std::uint64_t snapshot_documents = 0;
+  std::chrono::nanoseconds duration{0};
+
+  std::string to_string() const {
+    std::string s;
+    if (checkpoint)
+      s += "loaded checkpoint " + std::to_string(checkpoint) + " (" +
+           std::to_string(snapshot_documents) + " documents), then ";
+    s += "replayed " + std::to_string(records_replayed) + " records from " +
+                    std::to_string(segments) + " segment(s) (" + std::to_string(wal_bytes) +
+                    " bytes), last CommitId " + std::to_string(last_commit_id) + ", in " +
+                    std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(duration).count()) +
+                    " us; ";
+    if (torn_tail)
+      s += "discarded a torn tail of " + std::to_string(torn_tail->bytes) + " bytes at " +
+           torn_tail->segment + " offset " + std::to_string(torn_tail->offset) + " (" +
+           torn_tail->reason + ")";
+    else
+      s += "no torn tail";
+    return s;
+  }
+};
+
+}  // namespace aerodb

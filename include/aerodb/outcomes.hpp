@@ -1,0 +1,62 @@
+// What the engine's calls return: documents as a read view sees them, and the outcome of
+// each kind of write, query, checkpoint and garbage collection.
+//
+// Thread safety: plain values.
+#pragma once
+
+#include <aerodb/document/document.hpp>
+#include <aerodb/format/wal_format.hpp>
+#include <aerodb/query/plan.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <vector>
+
+namespace aerodb {
+
+using format::commit_id;
+
+// A document as a read view sees it.
+struct versioned_document {
+  document doc;
+  std::uint32_t schema_version = 0;
+  commit_id committed_at = 0;
+};
+
+struct query_result {
+  std::vector<versioned_document> documents;  // in the query's order, at most `limit`
+  query::plan plan;                           // what ran, with its max_scan bound
+  std::uint64_t candidates = 0;               // distinct documents examined
+};
+
+struct delete_outcome {
+  bool deleted = false;
+  commit_id id = 0;  // 0 when nothing was deleted (and nothing was written)
+};
+
+struct gc_outcome {
+  commit_id record = 0;          // CommitId of the GC record; 0 when there was nothing to do
+  commit_id floor = 0;           // versions superseded at or below this were freed
+  std::uint64_t versions_freed = 0;
+  std::uint64_t bytes_freed = 0;  // document bytes
+};
+
+struct checkpoint_outcome {
+  commit_id id = 0;                  // the snapshot's boundary C
+  std::uint64_t snapshot_bytes = 0;  // size of the data file
+  std::uint64_t documents = 0;
+  std::uint64_t segments_removed = 0;
+  std::chrono::nanoseconds duration{0};
+};
+
+struct memory_stats {
+  std::uint64_t versions = 0;
+  std::uint64_t document_bytes = 0;
+};
+
+struct batch_outcome {
+  commit_id id = 0;            // 0 when every operation was a no-op delete
+  std::vector<bool> applied;   // per operation; false only for deletes of missing documents
+};
+
+}  // namespace aerodb

@@ -1,0 +1,216 @@
+// basic_read_view: a consistent view of a database at one CommitId boundary.
+//
+// Included by database.hpp after basic_database is defined; it reads the engine's state
+// as its friend, under the engine's shared state lock.
+//
+// Thread safety: one thread at a time per view (a caching policy keeps per-view state);
+// any number of views may be used by different threads at once.
+#pragma once
+
+#include <aerodb/outcomes.hpp>
+#include <aerodb/query/match.hpp>
+#include <aerodb/query/parse.hpp>
+#include <aerodb/query/plan.hpp>
+
+#include <algorithm>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace aerodb {
+
+// A consistent view of the database at one CommitId boundary (SPEC_DIGEST §5): it sees
+// exactly the commits with CommitId <= bound(), for as long as it lives.
+template <class Database>
+class basic_read_view {
+ public:
+  basic_read_view(basic_read_view&& other) noexcept
+      : db_(std::exchange(other.db_, nullptr)), bound_(other.bound_), state_(std::move(other.state_)) {}
+  basic_read_view& operator=(basic_read_view&& other) noexcept {
+    if (this != &other) {
+      if (db_) db_->unregister_view(bound_);
+      db_ = std::exchange(other.db_, nullptr);
+      bound_ = other.bound_;
+      state_ = std::move(other.state_);
+    }
+    return *this;
+  }
+  basic_read_view(const basic_read_view&) = delete;
+  ~basic_read_view() {
+    if (db_) db_->unregister_view(bound_);
+  }
+
+  commit_id bound() const noexcept { return bound_; }
+
+  // The document `id` as of bound(), or nothing when absent or deleted.
+  result<std::optional<versioned_document>> get(std::string_view collection,
+                                                std::string_view id) const {
+    std::shared_lock lock(db_->state_mu_);
+    AERO_TRY_ASSIGN(const auto* c, find_collection(collection));
+    const auto* key = db_->find_key(*c, id);
+    if (!key) return std::optional<versioned_document>();
+    return materialize(*key);
+  }
+
+  // Runs a bounded query at this view's boundary (docs/queries.md). Every predicate and
+  // the visibility of every candidate are checked against the version this view sees; an
+  // index only proposes candidates.
+  result<query_result> query(const query::query_spec& spec) const {
+    std::shared_lock lock(db_->state_mu_);
+    AERO_TRY_ASSIGN(const auto* c, find_collection(spec.collection));
+    AERO_TRY_ASSIGN(query::plan p, plan_for(*c, spec));
+    return execute(*c, std::move(p));
+  }
+  result<query_result> query(std::string_view json) const {
+    AERO_TRY_ASSIGN(query::query_spec spec, query::parse_query(json));
+    return query(spec);
+  }
+
+  // The plan a query would run, with its index and max_scan bound, without running it.
+  result<query::plan> explain(const query::query_spec& spec) const {
+    std::shared_lock lock(db_->state_mu_);
+    AERO_TRY_ASSIGN(const auto* c, find_collection(spec.collection));
+    return plan_for(*c, spec);
+  }
+  result<query::plan> explain(std::string_view json) const {
+    AERO_TRY_ASSIGN(query::query_spec spec, query::parse_query(json));
+    return explain(spec);
+  }
+
+  // Calls fn(const versioned_document&) for every visible document, in _id order.
+  template <class Fn>
+  result<std::size_t> for_each(std::string_view collection, Fn&& fn) const {
+    std::vector<versioned_document> docs;
+    {
+      std::shared_lock lock(db_->state_mu_);
+      AERO_TRY_ASSIGN(const auto* c, find_collection(collection));
+      for (const auto& [id, key] : c->keys)
+        if (auto d = materialize(*key)) docs.push_back(std::move(*d));
+    }
+    std::sort(docs.begin(), docs.end(), [](const versioned_document& a, const versioned_document& b) {
+      return a.doc.id() < b.doc.id();
+    });
+    for (const auto& d : docs) fn(d);
+    return docs.size();
+  }
+
+ private:
+  friend Database;
+  basic_read_view(const Database& db, commit_id bound) : db_(&db), bound_(bound) {
+    db.register_view(bound);
+  }
+
+  // REQUIRES: state_mu_ held shared.
+  result<const typename Database::collection_state*> find_collection(std::string_view name) const {
+    auto it = db_->collections_.find(name);
+    if (it == db_->collections_.end() || it->second->created_at > bound_)
+      return error(errc::collection_unknown, "no such collection in this read view",
+                   {{"collection", std::string(name)}, {"bound", std::to_string(bound_)}});
+    return it->second.get();
+  }
+
+  using collection_state = typename Database::collection_state;
+  using index_state = typename Database::index_state;
+
+  // REQUIRES: state_mu_ held shared.
+  const index_state* usable_index(const collection_state& c, std::string_view field) const {
+    auto it = c.indexes.find(field);
+    if (it == c.indexes.end() || it->second->created_at > bound_) return nullptr;
+    return it->second.get();
+  }
+
+  // REQUIRES: state_mu_ held shared.
+  result<query::plan> plan_for(const collection_state& c, const query::query_spec& spec) const {
+    const schema* version_schema = nullptr;
+    auto s = db_->schemas_.find(std::pair<std::string_view, std::uint32_t>(c.schema_id, spec.schema_version));
+    if (s != db_->schemas_.end() && s->second.registered_at <= bound_) version_schema = s->second.def.get();
+    query::catalog_view catalog{version_schema,
+                                [&](std::string_view f) { return usable_index(c, f) != nullptr; }};
+    AERO_TRY_ASSIGN(query::plan p, query::make_plan(spec, catalog));
+    switch (p.kind) {
+      case query::plan::access::primary_key:
+        p.max_scan = 1;
+        break;
+      case query::plan::access::index_equality:
+        p.max_scan = usable_index(c, p.index_field)->entries.count_range(query::bound{*p.equals, true},
+                                                                         query::bound{*p.equals, true});
+        break;
+      case query::plan::access::index_range:
+        p.max_scan = usable_index(c, p.index_field)->entries.count_range(p.lower, p.upper);
+        break;
+      case query::plan::access::index_scan:
+        p.max_scan = usable_index(c, p.index_field)->entries.size();
+        break;
+    }
+    return p;
+  }
+
+  // REQUIRES: state_mu_ held shared.
+  result<query_result> execute(const collection_state& c, query::plan p) const {
+    std::vector<const mvcc::key_entry*> docs;
+    if (p.kind == query::plan::access::primary_key) {
+      if (p.equals->type() == scalar::kind::string)
+        if (const auto* key = db_->find_key(c, p.equals->as_string())) docs.push_back(key);
+    } else {
+      const auto& ix = usable_index(c, p.index_field)->entries;
+      auto collect = [&](const index::entry& e) { docs.push_back(e.doc); };
+      if (p.kind == query::plan::access::index_equality)
+        ix.for_range(query::bound{*p.equals, true}, query::bound{*p.equals, true}, collect);
+      else if (p.kind == query::plan::access::index_range)
+        ix.for_range(p.lower, p.upper, collect);
+      else
+        ix.for_range(std::nullopt, std::nullopt, collect);
+      // An index holds an entry per version: one document may be proposed several times.
+      // (Candidate order does not matter: results are sorted by the total order below.)
+      std::sort(docs.begin(), docs.end());
+      docs.erase(std::unique(docs.begin(), docs.end()), docs.end());
+    }
+    query_result out;
+    out.candidates = docs.size();
+    std::vector<const mvcc::version*> hits;
+    for (const auto* key : docs) {
+      const mvcc::version* v = Database::visibility_cache_policy::find_visible(state_, *key, bound_);
+      if (!v || v->tombstone() || v->schema_version != p.schema_version) continue;
+      if (!query::matches_all(p.predicates, document_view(v->data.bytes()))) continue;
+      hits.push_back(v);
+    }
+    // Only the first `limit` in the total order are needed.
+    const auto keep = std::min(hits.size(), static_cast<std::size_t>(p.limit));
+    std::partial_sort(hits.begin(), hits.begin() + static_cast<std::ptrdiff_t>(keep), hits.end(),
+                      [&](const mvcc::version* a, const mvcc::version* b) {
+                        return query::compare_for_sort(p.order, document_view(a->data.bytes()),
+                                                       document_view(b->data.bytes())) < 0;
+                      });
+    hits.resize(keep);
+    out.documents.reserve(hits.size());
+    for (const auto* v : hits) out.documents.push_back(make_document(*v));
+    out.plan = std::move(p);
+    return out;
+  }
+
+  versioned_document make_document(const mvcc::version& v) const {
+    std::shared_ptr<const mvcc::payload::buffer> bytes;
+    if constexpr (Database::visibility_cache_policy::zero_copy)
+      bytes = v.data.shared();
+    else
+      bytes = std::make_shared<const mvcc::payload::buffer>(v.data.bytes().begin(), v.data.bytes().end());
+    return versioned_document{document(std::move(bytes)), v.schema_version, v.id};
+  }
+
+  std::optional<versioned_document> materialize(const mvcc::key_entry& key) const {
+    const mvcc::version* v =
+        Database::visibility_cache_policy::find_visible(state_, key, bound_);
+    if (!v || v->tombstone()) return std::nullopt;
+    return make_document(*v);
+  }
+
+  const Database* db_;
+  commit_id bound_;
+  mutable typename Database::visibility_cache_policy::view_state state_;
+};
+
+}  // namespace aerodb
