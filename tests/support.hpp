@@ -3,6 +3,7 @@
 #pragma once
 
 #include <aerodb/aerodb.hpp>
+#include "engines.hpp"
 #include <aerodb/testing/fault_injection_fs.hpp>
 #include <doctest/doctest.h>
 
@@ -13,9 +14,6 @@
 
 namespace aerodb_test {
 
-// Every built-in policy combination. Each behavioural TEST_CASE_TEMPLATE runs once per
-// entry, so an optimized policy passes the whole suite unmodified by construction.
-#define AERODB_ENGINES aerodb::database
 
 inline const char* user_schema_v1 = R"({"id":"user","version":1,"fields":{
   "_id":{"type":"string","required":true},
@@ -80,3 +78,4 @@ void setup_users(Db& db) {
 }
 
 }  // namespace aerodb_test
+

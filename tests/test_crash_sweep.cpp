@@ -99,11 +99,12 @@ workload make_workload(std::uint32_t seed, int data_commits) {
 }
 
 // Runs the workload until the first failure; returns how many commits were acknowledged.
+template <class Db>
 std::size_t run(const workload& w, const std::shared_ptr<testing::fault_injection_fs>& fs,
                 const open_options& base) {
   auto opts = base;
   opts.fs = fs;
-  auto db = database::open("/db", opts);
+  auto db = Db::open("/db", opts);
   if (!db) return 0;
   std::size_t acked = 0;
   for (const auto& s : w.steps) {
@@ -125,6 +126,7 @@ struct sweep_counts {
   std::uint64_t in_flight_survived = 0;
 };
 
+template <class Db>
 void check_recovery(const workload& w, testing::fault_injection_fs& fs_ref,
                     const std::shared_ptr<testing::fault_injection_fs>& fs, const open_options& base,
                     std::size_t acked, sweep_counts& counts, const std::string& where) {
@@ -135,7 +137,7 @@ void check_recovery(const workload& w, testing::fault_injection_fs& fs_ref,
   commit_id last = 0;
   state_map recovered;
   {
-    auto db = database::open("/db", opts);
+    auto db = Db::open("/db", opts);
     if (!db) FAIL("recovery failed: " << db.error_value().to_string());
     last = (*db)->last_commit_id();
     REQUIRE(last >= acked);
@@ -146,7 +148,7 @@ void check_recovery(const workload& w, testing::fault_injection_fs& fs_ref,
     if (last > acked) ++counts.in_flight_survived;
   }
   {
-    auto db = database::open("/db", opts);
+    auto db = Db::open("/db", opts);
     if (!db) FAIL("second recovery failed: " << db.error_value().to_string());
     REQUIRE((*db)->last_commit_id() == last);
     REQUIRE(dump(**db) == recovered);
@@ -157,7 +159,7 @@ void check_recovery(const workload& w, testing::fault_injection_fs& fs_ref,
     }
   }
   if (last >= 4) {
-    auto db = database::open("/db", opts);
+    auto db = Db::open("/db", opts);
     if (!db) FAIL("reopen after a post-recovery write failed: " << db.error_value().to_string());
     REQUIRE((*db)->last_commit_id() == last + 1);
   }
@@ -166,7 +168,7 @@ void check_recovery(const workload& w, testing::fault_injection_fs& fs_ref,
 
 }  // namespace
 
-TEST_CASE("crash at every I/O operation of a 200+ commit workload") {
+TEST_CASE_TEMPLATE("crash at every I/O operation of a 200+ commit workload", Db, AERODB_ENGINES) {
   const bool long_run = std::getenv("AERODB_LONG") != nullptr;
   const workload w = make_workload(20261120, 204);
   REQUIRE(w.steps.size() >= 200);
@@ -179,12 +181,12 @@ TEST_CASE("crash at every I/O operation of a 200+ commit workload") {
 
   // A clean run tells how many mutating operations the workload makes.
   auto clean = std::make_shared<testing::fault_injection_fs>();
-  REQUIRE(run(w, clean, base) == w.steps.size());
+  REQUIRE(run<Db>(w, clean, base) == w.steps.size());
   const std::uint64_t total_ops = clean->op_count();
   {
     auto opts = base;
     opts.fs = clean;
-    auto db = database::open("/db", opts);
+    auto db = Db::open("/db", opts);
     REQUIRE(db);
     REQUIRE(dump(**db) == w.states.back());
   }
@@ -194,10 +196,10 @@ TEST_CASE("crash at every I/O operation of a 200+ commit workload") {
     auto sweep_one = [&](testing::crash_spec spec, const std::string& label) {
       auto fs = std::make_shared<testing::fault_injection_fs>();
       fs->crash_after(k);
-      const std::size_t acked = run(w, fs, base);
+      const std::size_t acked = run<Db>(w, fs, base);
       const std::uint64_t unsynced = fs->unsynced_bytes_of_last_append_file();
       fs->crash(spec);
-      check_recovery(w, *fs, fs, base, acked, counts,
+      check_recovery<Db>(w, *fs, fs, base, acked, counts,
                      "crash after op " + std::to_string(k) + ", " + label);
       return unsynced;
     };
@@ -206,7 +208,7 @@ TEST_CASE("crash at every I/O operation of a 200+ commit workload") {
     // Tears: measure how much was unsynced, then keep several prefixes of it.
     auto probe = std::make_shared<testing::fault_injection_fs>();
     probe->crash_after(k);
-    (void)run(w, probe, base);
+    (void)run<Db>(w, probe, base);
     const std::uint64_t unsynced = probe->unsynced_bytes_of_last_append_file();
     std::set<std::uint64_t> offsets;
     if (long_run) {

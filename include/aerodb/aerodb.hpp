@@ -1,8 +1,11 @@
 // AeroDB for C++: the umbrella header. Include this, pick a policy combination (or use
-// the `aerodb::database` baseline alias), and open a data directory.
+// the `aerodb::database` baseline alias or the `aerodb::accelerated_database` alias), and
+// open a data directory.
 #pragma once
 
+#include <aerodb/accelerated.hpp>
 #include <aerodb/database.hpp>
+#include <aerodb/metrics.hpp>
 #include <aerodb/document/document.hpp>
 #include <aerodb/error.hpp>
 #include <aerodb/io/file_system.hpp>

@@ -33,6 +33,7 @@
 #include <aerodb/index/field_index.hpp>
 #include <aerodb/index/scalar.hpp>
 #include <aerodb/io/posix_fs.hpp>
+#include <aerodb/metrics.hpp>
 #include <aerodb/mvcc/version.hpp>
 #include <aerodb/policies/baseline.hpp>
 #include <aerodb/policies/concepts.hpp>
@@ -210,6 +211,8 @@ class basic_database {
     AERO_TRY_ASSIGN(out.segments_removed, remove_covered_segments(c));
     AERO_TRY(remove_stale_snapshot_files(c));
     out.duration = std::chrono::steady_clock::now() - started;
+    metrics_.checkpoints.add();
+    metrics_.checkpoint_duration_ns.add(static_cast<std::uint64_t>(out.duration.count()));
     return out;
   }
 
@@ -368,8 +371,8 @@ class basic_database {
   void commit_group(std::span<commit_request* const> group) {
     std::lock_guard wlock(writer_mu_);
     format::byte_buffer framed;
+    std::vector<wal::framed_record> layout;
     std::vector<commit_request*> accepted;
-    commit_id first = 0;
     for (commit_request* req : group) {
       if (writer_.failed()) {
         req->failure = read_only_error();
@@ -385,23 +388,36 @@ class basic_database {
         continue;
       }
       req->id = next_id_++;
-      if (first == 0) first = req->id;
       link(*req);
+      const std::size_t offset = framed.size();
       format::append_record(framed, req->type, req->id, req->payload,
                             crc32c::value(req->payload));
+      layout.push_back({offset, framed.size() - offset, req->id});
       accepted.push_back(req);
     }
     if (accepted.empty()) return;
 
-    auto written = writer_.append(framed, first, accepted.size());
+    const auto before = writer_.stats();
+    auto written = writer_.append_group(framed, layout);
     if (written) written = writer_.sync();
+    const auto after = writer_.stats();
+    metrics_.wal_bytes.add(after.bytes_appended - before.bytes_appended);
+    metrics_.wal_records.add(after.records_appended - before.records_appended);
+    metrics_.wal_write_calls.add(after.write_calls - before.write_calls);
     if (!written) {
+      // Nothing of the group is acknowledged: its versions stay linked but are never
+      // published, and the writer refuses everything from now on.
       for (commit_request* req : accepted) {
         req->failure = written.error_value();
         req->id = 0;
       }
       return;
     }
+    metrics_.group_commit_fsync_count.add(after.syncs - before.syncs);
+    metrics_.group_commit_groups.add();
+    metrics_.group_commit_size_sum.add(accepted.size());
+    metrics_.group_commit_size_max.raise_to(accepted.size());
+    metrics_.group_commit_waiters.add(accepted.size() - 1);
     {
       // Step 8: derived state follows the durable record, before anyone can see it.
       std::unique_lock lock(state_mu_);
@@ -409,6 +425,9 @@ class basic_database {
     }
     visible_.store(accepted.back()->id, std::memory_order_release);
   }
+
+  // Counters of the work done so far (passive: the engine never reads them itself).
+  metrics_snapshot metrics() const noexcept { return metrics_.snapshot(); }
 
  private:
   // (schema id, version), ordered by id then version, searchable without copying the id.
@@ -756,12 +775,16 @@ class basic_database {
 
   static void index_version(index_state& ix, std::string_view path, const mvcc::key_entry& key,
                             const mvcc::version& v) {
-    if (auto k = index_key(v, path)) ix.entries.insert(*k, key, v.id);
+    if (auto k = index_key(v, path)) ix.entries.insert(*k, key, v);
   }
 
-  static void build_index(collection_state& c, const std::string& path, index_state& ix) {
+  void build_index(collection_state& c, const std::string& path, index_state& ix) {
+    const auto started = std::chrono::steady_clock::now();
     for (const auto& [id, key] : c.keys)
       for (const auto& v : key->chain) index_version(ix, path, *key, v);
+    metrics_.index_rebuild_count.add();
+    metrics_.index_rebuild_duration_ns.add(static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started).count()));
   }
 
   void rebuild_all_indexes() {
@@ -827,7 +850,7 @@ class basic_database {
         // `it` is what a view at the floor sees: keep it, free what follows.
         for (auto old = std::next(it); old != key->chain.end(); ++old) {
           for (auto& [path, ix] : c->indexes)
-            if (auto k = index_key(*old, path)) ix->entries.erase(*k, *key, old->id);
+            if (auto k = index_key(*old, path)) ix->entries.erase(*k, *key, *old);
           ++out.versions_freed;
           out.bytes_freed += old->data.size();
         }
@@ -916,6 +939,9 @@ class basic_database {
     report_.torn_tail = scan.torn;
     report_.checkpoint = checkpoint_id;
     report_.duration = std::chrono::steady_clock::now() - started;
+    metrics_.recovery_runs.add();
+    metrics_.recovery_duration_ns.add(static_cast<std::uint64_t>(report_.duration.count()));
+    if (scan.torn) metrics_.recovery_torn_tail_bytes.add(scan.torn->bytes);
     return ok();
   }
 
@@ -1193,6 +1219,7 @@ class basic_database {
   std::mutex gc_mu_;                               // one gc() at a time
 
   recovery_report report_;
+  mutable metrics_registry metrics_;
   bool read_only_ = false;          // an instance opened by open_snapshot
   std::mutex checkpoint_mu_;        // one checkpoint at a time
   typename FsyncPolicy::template pipeline<basic_database> pipeline_;

@@ -26,7 +26,9 @@ struct versioned_document {
 struct query_result {
   std::vector<versioned_document> documents;  // in the query's order, at most `limit`
   query::plan plan;                           // what ran, with its max_scan bound
-  std::uint64_t candidates = 0;               // distinct documents examined
+  // How many candidates the executor examined: distinct documents on the general path,
+  // index entries on the ordered path an accelerated index allows (which may stop early).
+  std::uint64_t candidates = 0;
 };
 
 struct delete_outcome {

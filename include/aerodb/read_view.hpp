@@ -12,11 +12,14 @@
 #include <aerodb/query/parse.hpp>
 #include <aerodb/query/plan.hpp>
 
+#include <boost/unordered/unordered_flat_set.hpp>
+
 #include <algorithm>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
+#include <type_traits>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -49,21 +52,30 @@ class basic_read_view {
   // The document `id` as of bound(), or nothing when absent or deleted.
   result<std::optional<versioned_document>> get(std::string_view collection,
                                                 std::string_view id) const {
-    std::shared_lock lock(db_->state_mu_);
-    AERO_TRY_ASSIGN(const auto* c, find_collection(collection));
-    const auto* key = db_->find_key(*c, id);
-    if (!key) return std::optional<versioned_document>();
-    return materialize(*key);
+    read_path_counters counters;
+    std::optional<versioned_document> out;
+    {
+      std::shared_lock lock(db_->state_mu_);
+      AERO_TRY_ASSIGN(const auto* c, find_collection(collection));
+      if (const auto* key = db_->find_key(*c, id)) out = materialize(*key, counters);
+    }
+    db_->metrics_.add(counters);
+    return out;
   }
 
   // Runs a bounded query at this view's boundary (docs/queries.md). Every predicate and
   // the visibility of every candidate are checked against the version this view sees; an
   // index only proposes candidates.
   result<query_result> query(const query::query_spec& spec) const {
-    std::shared_lock lock(db_->state_mu_);
-    AERO_TRY_ASSIGN(const auto* c, find_collection(spec.collection));
-    AERO_TRY_ASSIGN(query::plan p, plan_for(*c, spec));
-    return execute(*c, std::move(p));
+    read_path_counters counters;
+    result<query_result> out = [&]() -> result<query_result> {
+      std::shared_lock lock(db_->state_mu_);
+      AERO_TRY_ASSIGN(const auto* c, find_collection(spec.collection));
+      AERO_TRY_ASSIGN(query::plan p, plan_for(*c, spec));
+      return execute(*c, std::move(p), counters);
+    }();
+    db_->metrics_.add(counters);
+    return out;
   }
   result<query_result> query(std::string_view json) const {
     AERO_TRY_ASSIGN(query::query_spec spec, query::parse_query(json));
@@ -85,12 +97,14 @@ class basic_read_view {
   template <class Fn>
   result<std::size_t> for_each(std::string_view collection, Fn&& fn) const {
     std::vector<versioned_document> docs;
+    read_path_counters counters;
     {
       std::shared_lock lock(db_->state_mu_);
       AERO_TRY_ASSIGN(const auto* c, find_collection(collection));
       for (const auto& [id, key] : c->keys)
-        if (auto d = materialize(*key)) docs.push_back(std::move(*d));
+        if (auto d = materialize(*key, counters)) docs.push_back(std::move(*d));
     }
+    db_->metrics_.add(counters);
     std::sort(docs.begin(), docs.end(), [](const versioned_document& a, const versioned_document& b) {
       return a.doc.id() < b.doc.id();
     });
@@ -112,6 +126,11 @@ class basic_read_view {
                    {{"collection", std::string(name)}, {"bound", std::to_string(bound_)}});
     return it->second.get();
   }
+
+  // The shape of the callback for_range_until takes (for the requires-check above).
+  struct ordered_visit_probe {
+    bool operator()(const scalar&, const mvcc::key_entry&, commit_id) const { return true; }
+  };
 
   using collection_state = typename Database::collection_state;
   using index_state = typename Database::index_state;
@@ -150,20 +169,21 @@ class basic_read_view {
   }
 
   // REQUIRES: state_mu_ held shared.
-  result<query_result> execute(const collection_state& c, query::plan p) const {
+  result<query_result> execute(const collection_state& c, query::plan p,
+                               read_path_counters& counters) const {
+    using field_index = typename Database::index_policy::field_index;
+    if constexpr (requires(const field_index& ix, const std::optional<index::bound>& b) {
+                    ix.for_range_until(b, b, index::prefilter{}, ordered_visit_probe{});
+                  }) {
+      if (auto streamed = execute_in_index_order(c, p, counters, std::type_identity<field_index>{}))
+        return std::move(*streamed);
+    }
     std::vector<const mvcc::key_entry*> docs;
     if (p.kind == query::plan::access::primary_key) {
       if (p.equals->type() == scalar::kind::string)
         if (const auto* key = db_->find_key(c, p.equals->as_string())) docs.push_back(key);
     } else {
-      const auto& ix = usable_index(c, p.index_field)->entries;
-      auto collect = [&](const index::entry& e) { docs.push_back(e.doc); };
-      if (p.kind == query::plan::access::index_equality)
-        ix.for_range(query::bound{*p.equals, true}, query::bound{*p.equals, true}, collect);
-      else if (p.kind == query::plan::access::index_range)
-        ix.for_range(p.lower, p.upper, collect);
-      else
-        ix.for_range(std::nullopt, std::nullopt, collect);
+      collect_candidates(usable_index(c, p.index_field)->entries, p, counters, docs);
       // An index holds an entry per version: one document may be proposed several times.
       // (Candidate order does not matter: results are sorted by the total order below.)
       std::sort(docs.begin(), docs.end());
@@ -173,11 +193,14 @@ class basic_read_view {
     out.candidates = docs.size();
     std::vector<const mvcc::version*> hits;
     for (const auto* key : docs) {
-      const mvcc::version* v = Database::visibility_cache_policy::find_visible(state_, *key, bound_);
+      const mvcc::version* v =
+          Database::visibility_cache_policy::find_visible(state_, *key, bound_, counters);
       if (!v || v->tombstone() || v->schema_version != p.schema_version) continue;
       if (!query::matches_all(p.predicates, document_view(v->data.bytes()))) continue;
       hits.push_back(v);
     }
+    if (p.kind != query::plan::access::primary_key)
+      counters.index_false_positives += docs.size() - hits.size();
     // Only the first `limit` in the total order are needed.
     const auto keep = std::min(hits.size(), static_cast<std::size_t>(p.limit));
     std::partial_sort(hits.begin(), hits.begin() + static_cast<std::ptrdiff_t>(keep), hits.end(),
@@ -187,25 +210,124 @@ class basic_read_view {
                       });
     hits.resize(keep);
     out.documents.reserve(hits.size());
-    for (const auto* v : hits) out.documents.push_back(make_document(*v));
+    for (const auto* v : hits) out.documents.push_back(make_document(*v, counters));
     out.plan = std::move(p);
     return out;
   }
 
-  versioned_document make_document(const mvcc::version& v) const {
+  // The planner hint of an index that walks its entries in (key, _id) order and can stop
+  // early (for_range_until): when the requested order is that walk's order, results come
+  // out already sorted, so the executor keeps the first `limit` hits and stops, with no
+  // sort. Every hit is still checked in full (visibility, schema version, every
+  // predicate), and the walk's order is verified as it goes: a hit must sort strictly
+  // after the previous one, or the whole query falls back to the general path. An entry
+  // counts for a document only when its key equals the value of the version this view
+  // sees (re-read from the document), so a stale or damaged entry can neither place a
+  // document wrongly nor hide it behind another entry. Returns nothing when the hint does
+  // not apply.
+  template <class Index>
+  std::optional<query_result> execute_in_index_order(const collection_state& c, const query::plan& p,
+                                                     read_path_counters& counters,
+                                                     std::type_identity<Index>) const {
+    using access = query::plan::access;
+    if (p.kind == access::primary_key || p.order.dir != query::direction::asc) return std::nullopt;
+    const bool same_order = p.order.field == p.index_field ||
+                            (p.kind == access::index_equality && p.order.field == "_id");
+    if (!same_order) return std::nullopt;
+    const Index& ix = usable_index(c, p.index_field)->entries;
+    std::optional<index::bound> lower = p.lower, upper = p.upper;
+    if (p.kind == access::index_equality) lower = upper = index::bound{*p.equals, true};
+    if (p.kind == access::index_scan) lower = upper = std::nullopt;
+
+    query_result out;
+    std::vector<const mvcc::version*> hits;
+    boost::unordered_flat_set<const mvcc::key_entry*> taken;
+    bool in_order = true;
+    ++counters.index_lookups;
+    ix.for_range_until(lower, upper, index::prefilter{p.schema_version, bound_},
+                       [&](const scalar& key, const mvcc::key_entry& doc, commit_id) {
+      ++counters.index_candidates;
+      ++out.candidates;
+      if (taken.contains(&doc)) return true;
+      const mvcc::version* v = Database::visibility_cache_policy::find_visible(state_, doc, bound_, counters);
+      if (!v || v->tombstone() || v->schema_version != p.schema_version) {
+        ++counters.index_false_positives;
+        return true;
+      }
+      const document_view d(v->data.bytes());
+      const auto own = query::detail::scalar_at(d, p.index_field);
+      if (!own || query::detail::compare_value(*own, key) != 0) {
+        ++counters.index_false_positives;  // this entry is not the one of the visible version
+        return true;
+      }
+      if (!query::matches_all(p.predicates, d)) {
+        ++counters.index_false_positives;
+        return true;
+      }
+      if (!hits.empty() &&
+          query::compare_for_sort(p.order, document_view(hits.back()->data.bytes()), d) >= 0) {
+        in_order = false;
+        return false;
+      }
+      hits.push_back(v);
+      taken.insert(&doc);
+      return hits.size() < static_cast<std::size_t>(p.limit);
+    });
+    if (!in_order) return std::nullopt;
+    out.documents.reserve(hits.size());
+    for (const auto* v : hits) out.documents.push_back(make_document(*v, counters));
+    out.plan = p;
+    return out;
+  }
+
+  // Proposes candidates from an index. An index that can pre-filter is told what the
+  // query already knows (its schema version and this view's bound) and may skip entries
+  // that cannot be in the answer; everything it proposes is still checked in full.
+  template <class Index>
+  void collect_candidates(const Index& ix, const query::plan& p, read_path_counters& counters,
+                          std::vector<const mvcc::key_entry*>& docs) const {
+    auto collect = [&](const mvcc::key_entry& doc, commit_id) { docs.push_back(&doc); };
+    ++counters.index_lookups;
+    const index::prefilter known{p.schema_version, bound_};
+    constexpr bool can_prefilter = requires(const Index& i, const index::prefilter& f) {
+      i.for_range_prefiltered(std::optional<index::bound>(), std::optional<index::bound>(), f, collect);
+      i.for_equal_prefiltered(scalar(), f, collect);
+    };
+    if constexpr (can_prefilter) {
+      if (p.kind == query::plan::access::index_equality)
+        ix.for_equal_prefiltered(*p.equals, known, collect);
+      else if (p.kind == query::plan::access::index_range)
+        ix.for_range_prefiltered(p.lower, p.upper, known, collect);
+      else
+        ix.for_range_prefiltered(std::nullopt, std::nullopt, known, collect);
+    } else {
+      if (p.kind == query::plan::access::index_equality)
+        ix.for_equal(*p.equals, collect);
+      else if (p.kind == query::plan::access::index_range)
+        ix.for_range(p.lower, p.upper, collect);
+      else
+        ix.for_range(std::nullopt, std::nullopt, collect);
+    }
+    counters.index_candidates += docs.size();
+  }
+
+  versioned_document make_document(const mvcc::version& v, read_path_counters& counters) const {
     std::shared_ptr<const mvcc::payload::buffer> bytes;
-    if constexpr (Database::visibility_cache_policy::zero_copy)
+    if constexpr (Database::visibility_cache_policy::zero_copy) {
       bytes = v.data.shared();
-    else
+    } else {
       bytes = std::make_shared<const mvcc::payload::buffer>(v.data.bytes().begin(), v.data.bytes().end());
+      ++counters.materialization_copies;
+    }
     return versioned_document{document(std::move(bytes)), v.schema_version, v.id};
   }
 
-  std::optional<versioned_document> materialize(const mvcc::key_entry& key) const {
+  std::optional<versioned_document> materialize(const mvcc::key_entry& key,
+                                                read_path_counters& counters) const {
     const mvcc::version* v =
-        Database::visibility_cache_policy::find_visible(state_, key, bound_);
+        Database::visibility_cache_policy::find_visible(state_, key, bound_, counters);
     if (!v || v->tombstone()) return std::nullopt;
-    return make_document(*v);
+    return make_document(*v, counters);
   }
 
   const Database* db_;

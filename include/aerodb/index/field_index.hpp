@@ -44,22 +44,33 @@ struct bound {
   friend bool operator==(const bound&, const bound&) = default;
 };
 
+// What a query already knows about the versions it can use: an index that offers
+// `for_range_prefiltered` / `for_equal_prefiltered` may skip entries whose version is
+// newer than `bound` or belongs to another schema version. Skipping them is safe (such a
+// version can never be in that query's answer), never required, and the executor checks
+// every candidate in full either way.
+struct prefilter {
+  std::uint32_t schema_version = 0;
+  commit_id bound = 0;
+};
+
 class ordered_field_index {
  public:
-  void insert(const scalar& key, const mvcc::key_entry& doc, commit_id version) {
-    entries_.insert(entry{key, &doc, version});
+  void insert(const scalar& key, const mvcc::key_entry& doc, const mvcc::version& v) {
+    entries_.insert(entry{key, &doc, v.id});
   }
-  void erase(const scalar& key, const mvcc::key_entry& doc, commit_id version) {
-    entries_.erase(entry{key, &doc, version});
+  void erase(const scalar& key, const mvcc::key_entry& doc, const mvcc::version& v) {
+    entries_.erase(entry{key, &doc, v.id});
   }
   std::size_t size() const noexcept { return entries_.size(); }
   void clear() noexcept { entries_.clear(); }
 
-  // Calls fn(const entry&) for the entries whose key lies in the range, ascending.
+  // Calls fn(const mvcc::key_entry& doc, commit_id version) for the entries whose key
+  // lies in the range, ascending.
   template <class Fn>
   void for_range(const std::optional<bound>& lower, const std::optional<bound>& upper, Fn&& fn) const {
     auto [first, last] = locate(lower, upper);
-    for (auto it = first; it != last; ++it) fn(*it);
+    for (auto it = first; it != last; ++it) fn(*it->doc, it->version);
   }
   template <class Fn>
   void for_equal(const scalar& key, Fn&& fn) const {

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <aerodb/index/field_index.hpp>
+#include <aerodb/metrics.hpp>
 #include <aerodb/mvcc/version.hpp>
 
 #include <functional>
@@ -45,10 +46,13 @@ struct full_traversal {
   // the bound. (Chains are newest first, so the first match is already the answer; the
   // accelerated policy relies on exactly that.)
   static const mvcc::version* find_visible(view_state&, const mvcc::key_entry& key,
-                                           mvcc::commit_id bound) {
+                                           mvcc::commit_id bound, read_path_counters& counters) {
+    ++counters.version_chain_traversals;
     const mvcc::version* best = nullptr;
-    for (const auto& v : key.chain)
+    for (const auto& v : key.chain) {
+      ++counters.versions_visited;
       if (v.id <= bound && (best == nullptr || v.id > best->id)) best = &v;
+    }
     return best;
   }
 };

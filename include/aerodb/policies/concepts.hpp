@@ -15,6 +15,7 @@
 
 #include <aerodb/error.hpp>
 #include <aerodb/index/field_index.hpp>
+#include <aerodb/metrics.hpp>
 #include <aerodb/mvcc/version.hpp>
 
 #include <concepts>
@@ -73,8 +74,8 @@ concept has_view_state = requires { typename P::view_state; } &&
 template <class P>
 concept has_find_visible =
     has_view_state<P> && requires(typename P::view_state& s, const mvcc::key_entry& k,
-                                  mvcc::commit_id bound) {
-      { P::find_visible(s, k, bound) } -> std::same_as<const mvcc::version*>;
+                                  mvcc::commit_id bound, read_path_counters& c) {
+      { P::find_visible(s, k, bound, c) } -> std::same_as<const mvcc::version*>;
     };
 
 template <class P>
@@ -92,8 +93,9 @@ constexpr bool check_visibility_cache_policy() {
                 "(per-read-view state, discarded with the read view)");
   static_assert(has_find_visible<P>,
                 "VisibilityCachePolicy must provide `static const mvcc::version* "
-                "find_visible(view_state&, const mvcc::key_entry&, mvcc::commit_id bound)` "
-                "returning the version with the largest CommitId <= bound, or nullptr");
+                "find_visible(view_state&, const mvcc::key_entry&, mvcc::commit_id bound, "
+                "read_path_counters&)` returning the version with the largest CommitId <= "
+                "bound, or nullptr, and counting its work in the counters");
   static_assert(has_zero_copy_flag<P>,
                 "VisibilityCachePolicy must declare `static constexpr bool zero_copy` "
                 "(true: reads share the version's bytes; false: reads copy them)");
@@ -110,12 +112,13 @@ concept has_field_index = requires { typename P::field_index; };
 template <class I>
 concept field_index_like =
     std::default_initializable<I> &&
-    requires(I& i, const I& ci, const scalar& k, const mvcc::key_entry& doc, mvcc::commit_id v,
+    requires(I& i, const I& ci, const scalar& k, const mvcc::key_entry& doc, const mvcc::version& v,
              const std::optional<index::bound>& b) {
       i.insert(k, doc, v);
       i.erase(k, doc, v);
-      ci.for_range(b, b, [](const index::entry&) {});
-      ci.for_equal(k, [](const index::entry&) {});
+      i.clear();
+      ci.for_range(b, b, [](const mvcc::key_entry&, mvcc::commit_id) {});
+      ci.for_equal(k, [](const mvcc::key_entry&, mvcc::commit_id) {});
       { ci.count_range(b, b) } -> std::convertible_to<std::uint64_t>;
       { ci.size() } -> std::convertible_to<std::size_t>;
     };
@@ -153,8 +156,9 @@ constexpr bool check_index_policy() {
   if constexpr (has_field_index<P>) {
     static_assert(field_index_like<typename P::field_index>,
                   "IndexPolicy::field_index must be default-constructible and provide "
-                  "insert(key, key_entry, version), erase(key, key_entry, version), for_range(lower, upper, fn), "
-                  "for_equal(key, fn), count_range(lower, upper) and size() (see "
+                  "insert(key, key_entry, version), erase(key, key_entry, version), clear(), "
+                  "for_range(lower, upper, fn), for_equal(key, fn), count_range(lower, upper) "
+                  "and size(); fn is called as fn(const mvcc::key_entry&, commit_id) (see "
                   "index/field_index.hpp for the contract)");
   }
   return index_policy<P>;

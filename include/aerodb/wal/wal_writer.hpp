@@ -1,6 +1,10 @@
 // Appends framed records to the active WAL segment and makes them durable.
 //
 // A new segment is started when the active one would grow past the configured size. The
+// rule is applied per record, whether records arrive one at a time or as a group: a group
+// written with one call is split only where a record would not fit, so the segments hold
+// exactly the bytes that appending the same records one by one would have produced
+// (docs/optimizations/group_commit.md relies on this). The
 // new file gets its header, is synced, and the directory is synced, before any record
 // goes into it: so a record in segment N+1 implies segment N is complete and durable,
 // which is what lets the reader call damage before a later segment corruption.
@@ -20,6 +24,13 @@
 #include <string>
 
 namespace aerodb::wal {
+
+// Where one framed record sits inside a group's buffer.
+struct framed_record {
+  std::size_t offset = 0;
+  std::size_t size = 0;
+  format::commit_id id = 0;
+};
 
 struct writer_stats {
   std::uint64_t bytes_appended = 0;
@@ -45,19 +56,37 @@ class wal_writer {
   // survives, e.g. after a checkpoint removed them all).
   void set_next_seq(std::uint64_t seq) { seq_ = seq - 1; }
 
-  // Appends `framed` (one or more whole records, the first with CommitId `first_id`)
-  // with a single write call, starting a new segment first when needed.
-  result<void> append(std::span<const std::byte> framed, format::commit_id first_id,
-                      std::uint64_t record_count) {
+  // Appends one framed record with CommitId `id`, starting a new segment first when
+  // the record would not fit in the active one.
+  result<void> append(std::span<const std::byte> framed, format::commit_id id) {
+    const framed_record one{0, framed.size(), id};
+    return append_group(framed, std::span(&one, 1));
+  }
+
+  // Appends the records laid out in `framed` (in CommitId order) with one write call per
+  // segment they land in: one call, unless the group crosses a segment boundary, where it
+  // is split exactly where appending record by record would start the new segment.
+  result<void> append_group(std::span<const std::byte> framed, std::span<const framed_record> records) {
     if (failed_) return refused();
-    if (!file_ || (size_ > format::segment_header_size && size_ + framed.size() > segment_bytes_)) {
-      if (auto r = start_segment(first_id); !r) return fail(std::move(r).error_value());
+    std::size_t chunk_begin = 0;     // start, in `framed`, of bytes not yet written
+    std::uint64_t projected = size_;  // the segment's size once the pending bytes are written
+    for (const auto& rec : records) {
+      if (!file_ || (projected > format::segment_header_size && projected + rec.size > segment_bytes_)) {
+        if (auto r = write_chunk(framed.subspan(chunk_begin, rec.offset - chunk_begin)); !r) return r;
+        chunk_begin = rec.offset;
+        // A record in segment N+1 must imply that segment N is complete and durable (the
+        // reader relies on it). One-by-one commits always synced N already; a group may
+        // just have written part of itself there, so sync it before starting N+1.
+        if (unsynced_) {
+          if (auto r = sync(); !r) return r;
+        }
+        if (auto r = start_segment(rec.id); !r) return fail(std::move(r).error_value());
+        projected = size_;
+      }
+      projected += rec.size;
     }
-    if (auto r = file_->append(framed); !r) return fail(std::move(r).error_value());
-    size_ += framed.size();
-    stats_.bytes_appended += framed.size();
-    stats_.records_appended += record_count;
-    ++stats_.write_calls;
+    if (auto r = write_chunk(framed.subspan(chunk_begin)); !r) return r;
+    stats_.records_appended += records.size();
     return ok();
   }
 
@@ -73,6 +102,7 @@ class wal_writer {
                    {{"cause", e.to_string()}});
     }
     ++stats_.syncs;
+    unsynced_ = false;
     return ok();
   }
 
@@ -81,6 +111,16 @@ class wal_writer {
   std::uint64_t current_seq() const noexcept { return seq_; }
 
  private:
+  result<void> write_chunk(std::span<const std::byte> bytes) {
+    if (bytes.empty()) return ok();
+    if (auto r = file_->append(bytes); !r) return fail(std::move(r).error_value());
+    unsynced_ = true;
+    size_ += bytes.size();
+    stats_.bytes_appended += bytes.size();
+    ++stats_.write_calls;
+    return ok();
+  }
+
   result<void> start_segment(format::commit_id first_id) {
     const std::uint64_t seq = seq_ + 1;
     const std::string name = format::segment_file_name(seq);
@@ -116,6 +156,7 @@ class wal_writer {
   std::uint64_t seq_ = 0;
   std::uint64_t size_ = 0;
   bool failed_ = false;
+  bool unsynced_ = false;  // bytes written to file_ since its last sync
   writer_stats stats_;
 };
 
