@@ -123,6 +123,6 @@ TEST_CASE("Prometheus text names every metric the specs name") {
     CHECK((std::regex_match(line, sample) || std::regex_match(line, help) || std::regex_match(line, type)));
     samples += std::regex_match(line, sample);
   }
-  CHECK(samples == 23);
+  CHECK(samples == 24);
   CHECK(text.find("aerodb_group_commit_size_sum 2\n") != std::string::npos);
 }

@@ -359,7 +359,9 @@ class basic_database {
     commit_id gc_floor = 0;
     gc_outcome gc_result;
     format::byte_buffer payload;
+    std::uint32_t payload_crc = 0;  // CRC32C of payload, computed on the caller's thread
     // Outcome, filled in by commit_group.
+    bool acknowledged = false;
     std::optional<error> failure;
     commit_id id = 0;
     std::vector<bool> applied;
@@ -368,8 +370,32 @@ class basic_database {
   // Handles a group of requests in order. The FsyncPolicy guarantees that no two calls
   // overlap. Requests that fail their checks get their error and take no CommitId; the
   // others are written, synced once, then published together.
-  void commit_group(std::span<commit_request* const> group) {
+  //
+  // Never throws. If memory runs out part-way (a CommitId may be taken, versions linked,
+  // a record written), the instance stops accepting writes exactly as after a failed
+  // fsync: nothing of the group is acknowledged, and reopening decides from the log.
+  void commit_group(std::span<commit_request* const> group) noexcept {
     std::lock_guard wlock(writer_mu_);
+    try {
+      commit_group_locked(group);
+    } catch (const std::bad_alloc&) {
+      writer_.refuse_further_writes();
+      for (commit_request* req : group) {
+        if (req->failure || (req->id != 0 && req->acknowledged)) continue;
+        req->id = 0;
+        req->failure = error(errc::storage_read_only,
+                             "out of memory while committing; this commit is not acknowledged and "
+                             "this instance accepts no more writes (reopen to recover)");
+      }
+    }
+  }
+
+  // Counters of the work done so far (passive: the engine never reads them itself).
+  metrics_snapshot metrics() const noexcept { return metrics_.snapshot(); }
+
+ private:
+  // REQUIRES: writer_mu_ held.
+  void commit_group_locked(std::span<commit_request* const> group) {
     format::byte_buffer framed;
     std::vector<wal::framed_record> layout;
     std::vector<commit_request*> accepted;
@@ -390,8 +416,7 @@ class basic_database {
       req->id = next_id_++;
       link(*req);
       const std::size_t offset = framed.size();
-      format::append_record(framed, req->type, req->id, req->payload,
-                            crc32c::value(req->payload));
+      format::append_record(framed, req->type, req->id, req->payload, req->payload_crc);
       layout.push_back({offset, framed.size() - offset, req->id});
       accepted.push_back(req);
     }
@@ -423,13 +448,10 @@ class basic_database {
       std::unique_lock lock(state_mu_);
       for (commit_request* req : accepted) after_durable(*req);
     }
+    for (commit_request* req : accepted) req->acknowledged = true;
     visible_.store(accepted.back()->id, std::memory_order_release);
   }
 
-  // Counters of the work done so far (passive: the engine never reads them itself).
-  metrics_snapshot metrics() const noexcept { return metrics_.snapshot(); }
-
- private:
   // (schema id, version), ordered by id then version, searchable without copying the id.
   struct schema_key_less {
     using is_transparent = void;
@@ -625,6 +647,7 @@ class basic_database {
 
   result<commit_id> submit(commit_request& req) {
     if (read_only_) return snapshot_read_only_error();
+    req.payload_crc = crc32c::value(req.payload);
     pipeline_.submit(req);
     if (req.failure) return std::move(*req.failure);
     return req.id;
@@ -695,7 +718,10 @@ class basic_database {
           break;
       }
     }
-    if (any_noop) req.payload = encode_batch_payload(req.ops, &req.applied);
+    if (any_noop) {
+      req.payload = encode_batch_payload(req.ops, &req.applied);
+      req.payload_crc = crc32c::value(req.payload);
+    }
     return std::nullopt;
   }
 

@@ -51,6 +51,7 @@ struct read_path_counters {
   std::uint64_t index_lookups = 0;
   std::uint64_t index_candidates = 0;          // candidate entries an index proposed
   std::uint64_t index_false_positives = 0;     // proposed, then rejected by the checks
+  std::uint64_t index_order_fallbacks = 0;     // index-order walks abandoned (order broken)
 };
 
 // A plain copy of every counter, for callers.
@@ -63,6 +64,7 @@ struct metrics_snapshot {
   std::uint64_t index_lookup_count = 0;
   std::uint64_t index_candidate_count = 0;
   std::uint64_t index_filter_false_positives = 0;
+  std::uint64_t index_order_fallbacks = 0;
   std::uint64_t index_rebuild_count = 0;
   std::chrono::nanoseconds index_rebuild_duration{0};
   std::uint64_t group_commit_groups = 0;    // groups written (each with one fsync)
@@ -97,7 +99,7 @@ struct metrics_snapshot {
       out += std::to_string(v);
       out += '\n';
     };
-    auto seconds = [](std::chrono::nanoseconds d) { return d.count(); };
+    auto nanos = [](std::chrono::nanoseconds d) { return d.count(); };
     emit("read_path_version_chain_traversals_total", "counter", "Version chains walked by read views.", read_path_version_chain_traversals);
     emit("read_path_versions_visited_total", "counter", "Versions examined while walking chains.", read_path_versions_visited);
     emit("read_path_cache_hits_total", "counter", "Visibility decisions answered by a read view's cache.", read_path_cache_hits);
@@ -106,8 +108,9 @@ struct metrics_snapshot {
     emit("index_lookup_count_total", "counter", "Index lookups made by queries.", index_lookup_count);
     emit("index_candidate_count_total", "counter", "Candidate entries proposed by indexes.", index_candidate_count);
     emit("index_filter_false_positives_total", "counter", "Candidates rejected by visibility or predicate checks.", index_filter_false_positives);
+    emit("index_order_fallbacks_total", "counter", "Index-order query walks abandoned for the general path because the index broke its order.", index_order_fallbacks);
     emit("index_rebuild_count_total", "counter", "Index builds (at recovery and index creation).", index_rebuild_count);
-    emit("index_rebuild_duration_nanoseconds_total", "counter", "Time spent building indexes.", static_cast<std::uint64_t>(seconds(index_rebuild_duration)));
+    emit("index_rebuild_duration_nanoseconds_total", "counter", "Time spent building indexes.", static_cast<std::uint64_t>(nanos(index_rebuild_duration)));
     emit("group_commit_groups_total", "counter", "Commit groups written, each with one fsync.", group_commit_groups);
     emit("group_commit_size_sum", "counter", "Commits written in commit groups.", group_commit_size_sum);
     emit("group_commit_size_max", "gauge", "Largest commit group so far.", group_commit_size_max);
@@ -117,9 +120,9 @@ struct metrics_snapshot {
     emit("wal_records_total", "counter", "Records appended to the write-ahead log.", wal_records);
     emit("wal_write_calls_total", "counter", "Write calls made to the write-ahead log.", wal_write_calls);
     emit("checkpoints_total", "counter", "Checkpoints completed.", checkpoints);
-    emit("checkpoint_duration_nanoseconds_total", "counter", "Time spent in completed checkpoints.", static_cast<std::uint64_t>(seconds(checkpoint_duration)));
+    emit("checkpoint_duration_nanoseconds_total", "counter", "Time spent in completed checkpoints.", static_cast<std::uint64_t>(nanos(checkpoint_duration)));
     emit("recovery_runs_total", "counter", "Recoveries run by this instance.", recovery_runs);
-    emit("recovery_duration_nanoseconds_total", "counter", "Time spent recovering.", static_cast<std::uint64_t>(seconds(recovery_duration)));
+    emit("recovery_duration_nanoseconds_total", "counter", "Time spent recovering.", static_cast<std::uint64_t>(nanos(recovery_duration)));
     emit("recovery_torn_tail_bytes_total", "counter", "Bytes of torn log tail discarded at recovery.", recovery_torn_tail_bytes);
     return out;
   }
@@ -131,7 +134,7 @@ class metrics_registry {
   passive_counter read_path_version_chain_traversals, read_path_versions_visited,
       read_path_cache_hits, read_path_cache_misses, read_path_materialization_copies;
   passive_counter index_lookup_count, index_candidate_count, index_filter_false_positives,
-      index_rebuild_count, index_rebuild_duration_ns;
+      index_order_fallbacks, index_rebuild_count, index_rebuild_duration_ns;
   passive_counter group_commit_groups, group_commit_size_sum, group_commit_size_max,
       group_commit_fsync_count, group_commit_waiters;
   passive_counter wal_bytes, wal_records, wal_write_calls;
@@ -147,6 +150,7 @@ class metrics_registry {
     index_lookup_count.add(c.index_lookups);
     index_candidate_count.add(c.index_candidates);
     index_filter_false_positives.add(c.index_false_positives);
+    index_order_fallbacks.add(c.index_order_fallbacks);
   }
 
   metrics_snapshot snapshot() const noexcept {
@@ -161,6 +165,7 @@ class metrics_registry {
     s.index_lookup_count = r(index_lookup_count);
     s.index_candidate_count = r(index_candidate_count);
     s.index_filter_false_positives = r(index_filter_false_positives);
+    s.index_order_fallbacks = r(index_order_fallbacks);
     s.index_rebuild_count = r(index_rebuild_count);
     s.index_rebuild_duration = ns(index_rebuild_duration_ns);
     s.group_commit_groups = r(group_commit_groups);

@@ -219,12 +219,16 @@ class basic_read_view {
   // early (for_range_until): when the requested order is that walk's order, results come
   // out already sorted, so the executor keeps the first `limit` hits and stops, with no
   // sort. Every hit is still checked in full (visibility, schema version, every
-  // predicate), and the walk's order is verified as it goes: a hit must sort strictly
-  // after the previous one, or the whole query falls back to the general path. An entry
-  // counts for a document only when its key equals the value of the version this view
-  // sees (re-read from the document), so a stale or damaged entry can neither place a
-  // document wrongly nor hide it behind another entry. Returns nothing when the hint does
-  // not apply.
+  // predicate), and the walk's order is verified as it goes: every entry must follow the
+  // previous one in (key, _id) order (one entry past the last hit is read to check that
+  // too), and every hit must sort strictly after the previous hit; otherwise the whole
+  // query falls back to the general path, and the fallback is counted. An entry counts
+  // for a document only when its key equals the value of the version this view sees
+  // (re-read from the document), so a stale or damaged entry can neither place a
+  // document wrongly nor hide it behind another entry. What cannot be checked without
+  // reading everything is the index's completeness and where its walk starts: like every
+  // access path, this one relies on the index holding every entry in its range.
+  // Returns nothing when the hint does not apply.
   template <class Index>
   std::optional<query_result> execute_in_index_order(const collection_state& c, const query::plan& p,
                                                      read_path_counters& counters,
@@ -243,9 +247,24 @@ class basic_read_view {
     std::vector<const mvcc::version*> hits;
     boost::unordered_flat_set<const mvcc::key_entry*> taken;
     bool in_order = true;
+    bool full = false;
+    const scalar* previous_key = nullptr;
+    const mvcc::key_entry* previous_doc = nullptr;
     ++counters.index_lookups;
     ix.for_range_until(lower, upper, index::prefilter{p.schema_version, bound_},
                        [&](const scalar& key, const mvcc::key_entry& doc, commit_id) {
+      // The walk must be in (key, _id) order: checked on every entry it yields, including
+      // one past the last hit, so a walk that starts out of order is caught too.
+      if (previous_key) {
+        const auto c = key <=> *previous_key;
+        if (c < 0 || (c == 0 && doc.id < previous_doc->id)) {
+          in_order = false;
+          return false;
+        }
+      }
+      previous_key = &key;
+      previous_doc = &doc;
+      if (full) return false;
       ++counters.index_candidates;
       ++out.candidates;
       if (taken.contains(&doc)) return true;
@@ -271,9 +290,14 @@ class basic_read_view {
       }
       hits.push_back(v);
       taken.insert(&doc);
-      return hits.size() < static_cast<std::size_t>(p.limit);
+      full = hits.size() >= static_cast<std::size_t>(p.limit);
+      return true;
     });
-    if (!in_order) return std::nullopt;
+    if (!in_order) {
+      // Never silent: counted, and the general path answers the query from scratch.
+      ++counters.index_order_fallbacks;
+      return std::nullopt;
+    }
     out.documents.reserve(hits.size());
     for (const auto* v : hits) out.documents.push_back(make_document(*v, counters));
     out.plan = p;

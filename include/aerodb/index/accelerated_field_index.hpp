@@ -10,9 +10,9 @@
 //              and the schema version. Next to the blocks sit two compact arrays: each
 //              block's last abbreviation (its fence) and its size. A lookup binary-searches
 //              the fences and then one block, both settled by abbreviations except on
-//              ties; an insert or erase shifts part of one block with a memmove; a walk
-//              over a range streams through contiguous slots instead of chasing tree
-//              nodes. A Fenwick tree over the block sizes gives the rank of any position
+//              ties; an insert or erase shifts the shorter side of its position inside one
+//              block with a memmove; a walk over a range streams through contiguous slots
+//              instead of chasing tree nodes. A Fenwick tree over the block sizes gives the rank of any position
 //              in O(log blocks), so count_range is exact without walking the range.
 //   composite  A hash table keyed by (schema_version, key) — a composite, multi-attribute
 //              index derived from the same entries — whose value is the postings list
@@ -49,7 +49,7 @@
 //
 // Exception safety: if an allocation fails, insert throws and leaves the index as it was
 // (possibly with a block split, which changes no answer). erase and clear do not
-// allocate.
+// allocate. Moves leave the source empty; copies re-insert every entry.
 //
 // Thread safety: none, as for the baseline: the engine mutates it under its exclusive
 // state lock and reads it under the shared one. Const member functions change nothing (no
@@ -398,9 +398,10 @@ class basic_accelerated_field_index {
     commit_id version;
   };
 
-  // Merging thresholds: a block below a quarter of capacity joins a neighbour when the
-  // two fit in three quarters of one, so the merged block is neither split by the next
-  // insert nor merged again by the next erase.
+  // Merging thresholds: a block below a quarter of capacity joins its smaller neighbour
+  // when the two fit in three quarters of one, which keeps the block count within a
+  // constant of n / C after mass erasure while leaving the merged block room, so the
+  // next inserts do not split it straight away.
   static constexpr std::size_t merge_below = block_capacity / 4;
   static constexpr std::size_t merged_at_most = block_capacity * 3 / 4;
 
@@ -542,15 +543,14 @@ class basic_accelerated_field_index {
     std::size_t off = offset_not_before(b, probe);
     if (off < sizes_[b] && compare(live(b)[off], probe) == 0) return;
 
+    std::unique_ptr<block> fresh;
     if (sizes_[b] == block_capacity) {
       if (off == block_capacity) {
         // Appending after every entry (ascending keys, e.g. timestamps): a fresh block
-        // keeps full blocks full instead of leaving two halves behind.
-        auto fresh = make_block();
+        // keeps full blocks full instead of leaving two halves behind. It joins the list
+        // only once the entry is sure to go into it (an empty block may not stay).
+        fresh = make_block();
         reserve_blocks(1);
-        insert_block(b + 1, std::move(fresh), 0);
-        ++b;
-        off = 0;
       } else {
         split(b);
         if (off > sizes_[b]) {
@@ -563,6 +563,11 @@ class basic_accelerated_field_index {
     const scalar& stored_key = add_posting(key, doc, version, schema_version);
     // From here on nothing allocates or throws, so both structures change together or
     // not at all.
+    if (fresh) {
+      insert_block(b + 1, std::move(fresh), 0);
+      ++b;
+      off = 0;
+    }
     block& target = *blocks_[b];
     slot* items = target.items.data();
     const std::size_t first = target.first, n = sizes_[b];

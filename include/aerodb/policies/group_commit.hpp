@@ -16,18 +16,18 @@
 // runs twice at once, because only the leader (leader_active_ set) calls it.
 #pragma once
 
+#include <array>
 #include <condition_variable>
 #include <cstddef>
-#include <deque>
 #include <mutex>
 #include <span>
-#include <vector>
 
 namespace aerodb::policies {
 
 template <std::size_t MaxGroup = 128>
 struct basic_group_commit {
   static_assert(MaxGroup >= 1, "a commit group holds at least one commit");
+  static_assert(MaxGroup <= 4096, "the leader keeps its group in an array on its stack");
   static constexpr std::size_t max_group = MaxGroup;
 
   template <class Engine>
@@ -36,26 +36,37 @@ struct basic_group_commit {
     using request = typename Engine::commit_request;
     explicit pipeline(Engine& engine) : engine_(engine) {}
 
+    // Allocates nothing: tickets live on the callers' stacks and are linked through
+    // themselves, and the leader's group is an array on its stack. So an allocation
+    // failure can never leave a leader elected and its followers waiting forever
+    // (commit_group itself never throws).
     void submit(request& r) {
       ticket mine{&r};
       std::unique_lock lock(mutex_);
-      queue_.push_back(&mine);
+      if (tail_) tail_->next = &mine; else head_ = &mine;
+      tail_ = &mine;
+      ++queued_;
       while (!mine.done) {
         if (leader_active_) {
           wake_.wait(lock);
           continue;
         }
         leader_active_ = true;
-        const std::size_t n = std::min(queue_.size(), MaxGroup);
-        std::vector<ticket*> taken(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
-        queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
+        std::array<ticket*, MaxGroup> taken;
+        std::array<request*, MaxGroup> group;
+        std::size_t n = 0;
+        while (head_ && n < MaxGroup) {
+          taken[n] = head_;
+          group[n] = head_->req;
+          ++n;
+          head_ = head_->next;
+        }
+        if (!head_) tail_ = nullptr;
+        queued_ -= n;
         lock.unlock();
-        std::vector<request*> group;
-        group.reserve(taken.size());
-        for (ticket* t : taken) group.push_back(t->req);
-        engine_.commit_group(std::span<request* const>(group));
+        engine_.commit_group(std::span<request* const>(group.data(), n));
         lock.lock();
-        for (ticket* t : taken) t->done = true;
+        for (std::size_t i = 0; i < n; ++i) taken[i]->done = true;
         leader_active_ = false;
         // Followers of this group return; the rest elect the next leader among themselves.
         wake_.notify_all();
@@ -65,19 +76,22 @@ struct basic_group_commit {
     // Requests waiting for a group (for tests and diagnostics; never used to decide).
     std::size_t queued() const {
       std::lock_guard lock(mutex_);
-      return queue_.size();
+      return queued_;
     }
 
    private:
     struct ticket {
       request* req;
-      bool done = false;  // guarded by mutex_
+      ticket* next = nullptr;  // guarded by mutex_
+      bool done = false;       // guarded by mutex_
     };
     Engine& engine_;
     mutable std::mutex mutex_;
     std::condition_variable wake_;
-    std::deque<ticket*> queue_;  // arrival order; guarded by mutex_
-    bool leader_active_ = false; // guarded by mutex_
+    ticket* head_ = nullptr;      // arrival order; guarded by mutex_
+    ticket* tail_ = nullptr;      // guarded by mutex_
+    std::size_t queued_ = 0;      // guarded by mutex_
+    bool leader_active_ = false;  // guarded by mutex_
   };
 };
 

@@ -107,6 +107,9 @@ class wal_writer {
   }
 
   bool failed() const noexcept { return failed_; }
+  // Puts the writer in its failed state (the engine calls this when a commit cannot
+  // finish, e.g. out of memory), so every later append and sync is refused.
+  void refuse_further_writes() noexcept { failed_ = true; }
   const writer_stats& stats() const noexcept { return stats_; }
   std::uint64_t current_seq() const noexcept { return seq_; }
 
