@@ -252,19 +252,10 @@ class basic_accelerated_field_index {
   template <class Fn>
   void for_range_prefiltered(const std::optional<bound>& lower, const std::optional<bound>& upper,
                              const prefilter& f, Fn&& fn) const {
-    const auto [first, last] = locate(lower, upper);
-    const std::uint64_t wanted = schema_bit(f.schema_version);
-    for (std::size_t b = first.block; b < blocks_.size() && b <= last.block; ++b) {
-      const block& blk = *blocks_[b];
-      if (blk.min_version > f.bound || (blk.schema_mask & wanted) == 0) continue;
-      const slot* items = live(b).data();
-      const std::size_t from = b == first.block ? first.offset : 0;
-      const std::size_t to = b == last.block ? last.offset : sizes_[b];
-      for (std::size_t i = from; i < to; ++i) {
-        const slot& s = items[i];
-        if (s.version <= f.bound && s.schema_version == f.schema_version) fn(*s.doc, s.version);
-      }
-    }
+    for_range_until(lower, upper, f, [&](const scalar&, const mvcc::key_entry& doc, commit_id version) {
+      fn(doc, version);
+      return true;
+    });
   }
 
   // The ordered walk behind the executor's index-order hint (read_view.hpp): like
