@@ -1,6 +1,7 @@
 // The WAL reader, one test case per condition it must tell apart (SPEC_DIGEST §4):
-// clean end, torn header, torn payload, checksum mismatch at the tail, checksum mismatch
-// followed by a valid record, impossible length, unknown type, CommitId gap; plus the
+// clean end, torn header, torn payload, zero-filled tail, damage to the last record
+// (header or payload: corruption, since it may have been acknowledged), damage followed
+// by a valid record, impossible length, unknown type, CommitId gap; plus the
 // segment-level conditions, and the engine discarding a torn tail for good.
 #include <aerodb/aerodb.hpp>
 #include <aerodb/testing/fault_injection_fs.hpp>
@@ -117,18 +118,52 @@ TEST_CASE("torn payload at the tail is discarded and reported") {
   CHECK(r->torn->reason == "incomplete record payload");
 }
 
-TEST_CASE("checksum mismatch in the last record is a torn tail") {
+TEST_CASE("a flipped payload bit in the last record is corruption, not a torn tail") {
+  // The record is whole, so no crash cut it short: it was damaged after it was written,
+  // possibly after it was acknowledged. Discarding it would lose a commit silently.
   auto fs = make_log(3);
   const auto off = record_offset(3);
   fs->flip_bit(seg1, (off + fmt::record_header_size + 2) * 8 + 1);
-  std::vector<fmt::commit_id> ids;
-  auto r = scan(*fs, &ids);
+  auto r = scan(*fs);
+  REQUIRE_FALSE(r);
+  CHECK(r.code() == errc::wal_corruption);
+  CHECK(r.error_value().detail("offset") == std::to_string(off));
+  CHECK(r.error_value().message().find("payload checksum mismatch") != std::string::npos);
+}
+
+TEST_CASE("a flipped length bit in the last record is corruption, not a torn tail") {
+  // Without the header checksum a larger length would look like a payload cut short.
+  auto fs = make_log(3);
+  const auto off = record_offset(3);
+  for (unsigned bit = 0; bit < 32; ++bit) {
+    CAPTURE(bit);
+    fs->flip_bit(seg1, (off + 8) * 8 + bit);
+    auto r = scan(*fs);
+    REQUIRE_FALSE(r);
+    CHECK(r.code() == errc::wal_corruption);
+    CHECK(r.error_value().message().find("header checksum mismatch") != std::string::npos);
+    fs->flip_bit(seg1, (off + 8) * 8 + bit);
+  }
+  REQUIRE(scan(*fs));
+}
+
+TEST_CASE("a zero-filled tail is a torn tail: the file grew but its blocks were never written") {
+  auto fs = make_log(3);
+  const auto end = fs->file_size(seg1);
+  append_raw(*fs, seg1, fmt::byte_buffer(100, std::byte{0}));
+  auto r = scan(*fs);
   REQUIRE(r);
-  CHECK(ids == std::vector<fmt::commit_id>{1, 2});
+  CHECK(r->last_commit_id == 3);
   REQUIRE(r->torn.has_value());
-  CHECK(r->torn->offset == off);
-  CHECK(r->torn->bytes == fs->file_size(seg1) - off);
-  CHECK(r->torn->reason == "record checksum mismatch");
+  CHECK(r->torn->offset == end);
+  CHECK(r->torn->bytes == 100);
+  CHECK(r->torn->reason == "zero-filled tail");
+  SUBCASE("but a non-zero byte in it makes it corruption") {
+    fs->flip_bit(seg1, (end + 60) * 8);
+    auto again = scan(*fs);
+    REQUIRE_FALSE(again);
+    CHECK(again.code() == errc::wal_corruption);
+  }
 }
 
 TEST_CASE("checksum mismatch followed by a valid record is corruption") {
@@ -142,42 +177,49 @@ TEST_CASE("checksum mismatch followed by a valid record is corruption") {
   CHECK(r.error_value().detail("segment") == fmt::segment_file_name(1));
 }
 
+namespace {
+
+// A record whose header checksum holds but whose length is impossible was framed that
+// way when it was written: corruption wherever it is.
+fmt::byte_buffer frame_with_length(fmt::record_type type, fmt::commit_id id, std::uint32_t len,
+                                   std::string_view text) {
+  auto rec = framed(type, id, text);
+  fmt::store_le<std::uint32_t>(rec.data() + 8, len);
+  fmt::store_le<std::uint32_t>(
+      rec.data(), crc32c::value(std::span(rec).subspan(4, fmt::record_header_size - 4)));
+  return rec;
+}
+
+}  // namespace
+
 TEST_CASE("impossible length") {
-  SUBCASE("followed by a valid record: corruption") {
+  SUBCASE("a damaged length field followed by a valid record: corruption") {
     auto fs = make_log(3);
     auto bytes = fs->contents(seg1);
-    fmt::store_le<std::uint32_t>(bytes.data() + record_offset(2) + 4, 0xFFFFFFF0u);
+    fmt::store_le<std::uint32_t>(bytes.data() + record_offset(2) + 8, 0xFFFFFFF0u);
     rewrite(*fs, seg1, bytes);
     auto r = scan(*fs);
     REQUIRE_FALSE(r);
     CHECK(r.code() == errc::wal_corruption);
   }
-  SUBCASE("at the very end: torn tail") {
+  SUBCASE("checksummed, at the very end: still corruption") {
     auto fs = make_log(3);
-    auto bytes = fs->contents(seg1);
-    fmt::store_le<std::uint32_t>(bytes.data() + record_offset(3) + 4, 0xFFFFFFF0u);
-    rewrite(*fs, seg1, bytes);
+    append_raw(*fs, seg1, frame_with_length(fmt::record_type::schema_register, 4, 0xFFFFFFF0u,
+                                            "too long"));
     auto r = scan(*fs);
-    REQUIRE(r);
-    REQUIRE(r->torn.has_value());
-    CHECK(r->torn->reason.find("impossible record length") == 0);
-    CHECK(r->last_commit_id == 2);
+    REQUIRE_FALSE(r);
+    CHECK(r.code() == errc::wal_corruption);
+    CHECK(r.error_value().message().find("impossible length") != std::string::npos);
   }
 }
 
 TEST_CASE("a checksummed record of unknown type is corruption, even at the tail") {
   auto fs = make_log(2);
-  auto p = payload_of("from the future");
-  fmt::byte_buffer rec;
-  // Frame by hand: type 77 is no record_type.
-  const auto len = static_cast<std::uint32_t>(p.size());
-  std::array<std::byte, 16> tail{};
-  fmt::store_le<std::uint32_t>(tail.data(), len);
-  tail[4] = std::byte{77};
-  fmt::store_le<std::uint64_t>(tail.data() + 8, 3);
-  fmt::put_le<std::uint32_t>(rec, crc32c::extend(crc32c::value(p), tail));
-  rec.insert(rec.end(), tail.begin(), tail.end());
-  rec.insert(rec.end(), p.begin(), p.end());
+  // Frame by hand: type 77 is no record_type, yet both checksums hold.
+  auto rec = framed(fmt::record_type::schema_register, 3, "from the future");
+  rec[12] = std::byte{77};
+  fmt::store_le<std::uint32_t>(
+      rec.data(), crc32c::value(std::span(rec).subspan(4, fmt::record_header_size - 4)));
   append_raw(*fs, seg1, rec);
   auto r = scan(*fs);
   REQUIRE_FALSE(r);
@@ -236,6 +278,22 @@ TEST_CASE("segments: rotation, torn segment header, damaged or missing segment")
     auto again = scan(*fs);
     REQUIRE_FALSE(again);
     CHECK(again.code() == errc::wal_corruption);
+  }
+  SUBCASE("a last segment with a whole but damaged header is corruption") {
+    const auto path = dir + "/" + fmt::segment_file_name(segments);
+    fs->flip_bit(path, 20 * 8 + 5);  // inside first_commit_id
+    auto again = scan(*fs);
+    REQUIRE_FALSE(again);
+    CHECK(again.code() == errc::wal_corruption);
+  }
+  SUBCASE("a last segment of zeros is a torn creation") {
+    const auto path = dir + "/" + fmt::segment_file_name(segments + 1);
+    rewrite(*fs, path, fmt::byte_buffer(fmt::segment_header_size + 30, std::byte{0}));
+    auto again = scan(*fs);
+    REQUIRE(again);
+    REQUIRE(again->torn.has_value());
+    CHECK(again->torn->whole_segment);
+    CHECK(again->torn->reason == "zero-filled segment header");
   }
   SUBCASE("a damaged header in a middle segment is corruption") {
     fs->flip_bit(dir + "/" + fmt::segment_file_name(2), 3);
@@ -370,4 +428,23 @@ TEST_CASE("a group crossing a segment boundary makes the segment it leaves durab
   REQUIRE(r);
   CHECK(ids.size() == 12);
   CHECK_FALSE(r->torn.has_value());
+}
+
+TEST_CASE("a log that ends below the checkpoint is corruption at the open that finds it") {
+  // Found by the WAL fuzz target: the reader accepted such a log, the engine then gave the
+  // next commit CommitId C + 1 right after the damage, and the open after that failed.
+  auto fs = make_log(5);
+  auto with_checkpoint = [&](fmt::commit_id c) {
+    return wal::read_wal(*fs, dir, c, [](const wal::wal_record&) -> result<void> { return ok(); });
+  };
+  REQUIRE(with_checkpoint(5));  // the whole log reaches the checkpoint
+  auto bytes = fs->contents(seg1);
+  bytes.resize(record_offset(4));
+  rewrite(*fs, seg1, bytes);
+  REQUIRE(with_checkpoint(3));
+  auto r = with_checkpoint(5);
+  REQUIRE_FALSE(r);
+  CHECK(r.code() == errc::wal_corruption);
+  CHECK(r.error_value().message().find("ends at CommitId 3, before the checkpoint's 5") !=
+        std::string::npos);
 }

@@ -14,15 +14,20 @@
 //     32 header_crc u32           = CRC32C of bytes [0, 32)
 //     36 reserved u32             = 0
 //   record    := record_header payload
-//   record_header (20 bytes):
-//     0  crc u32                  = CRC32C of payload, extended with bytes [4, 20)
-//     4  payload_length u32       <= max_record_payload
-//     8  type u8                  one of record_type
-//     9  reserved 3 bytes         = 0
-//     12 commit_id u64            = previous record's commit_id + 1
+//   record_header (24 bytes):
+//     0  header_crc u32           = CRC32C of bytes [4, 24)
+//     4  payload_crc u32          = CRC32C of the payload
+//     8  payload_length u32       <= max_record_payload
+//     12 type u8                  one of record_type
+//     13 reserved 3 bytes         = 0
+//     16 commit_id u64            = previous record's commit_id + 1
 //
-// The checksum covers the payload first and the header fields last, so the payload's
-// part can be computed before the CommitId is known (outside the commit lock).
+// The header carries its own checksum so that recovery can tell a record that was cut
+// short by a crash (its header is whole and valid, its payload runs past the end of the
+// file) from one whose length field was damaged after it was written: without it, a
+// flipped length in the log's last record would look like a torn write and an
+// acknowledged commit would be discarded. The payload's checksum does not depend on the
+// CommitId, so it is computed before the CommitId is known (outside the commit lock).
 #pragma once
 
 #include <aerodb/error.hpp>
@@ -44,12 +49,12 @@ using commit_id = std::uint64_t;
 inline constexpr std::array<char, 8> wal_magic = {'A', 'E', 'R', 'O', 'D', 'B', 'W', 'L'};
 inline constexpr std::uint32_t wal_format_version = 1;
 inline constexpr std::size_t segment_header_size = 40;
-inline constexpr std::size_t record_header_size = 20;
+inline constexpr std::size_t record_header_size = 24;
 // A record larger than this cannot have been written by any AeroDB: it is damage.
 inline constexpr std::uint32_t max_record_payload = 64u << 20;
 
 static_assert(segment_header_size == 8 + 4 + 4 + 8 + 8 + 4 + 4);
-static_assert(record_header_size == 4 + 4 + 1 + 3 + 8);
+static_assert(record_header_size == 4 + 4 + 4 + 1 + 3 + 8);
 
 enum class record_type : std::uint8_t {
   schema_register = 1,    // payload: the schema's canonical JSON text
@@ -101,7 +106,7 @@ inline byte_buffer encode_segment_header(const segment_header& h) {
 
 enum class header_status : std::uint8_t {
   valid,
-  damaged,      // short, wrong magic or checksum mismatch: possibly a torn creation
+  damaged,      // short, wrong magic or checksum mismatch (torn only if short or zeros)
   unsupported,  // checksummed, but a version or flags this reader does not know: never torn
 };
 
@@ -127,47 +132,38 @@ inline decoded_segment_header decode_segment_header(std::span<const std::byte> b
 }
 
 struct record_header {
-  std::uint32_t crc = 0;
+  bool header_crc_ok = false;  // bytes [4, 24) match the header checksum
+  std::uint32_t payload_crc = 0;
   std::uint32_t payload_length = 0;
   std::uint8_t type = 0;
   bool reserved_zero = true;
   commit_id id = 0;
 };
 
+// REQUIRES: `at` points to record_header_size readable bytes.
 inline record_header decode_record_header(const std::byte* at) {
   record_header h;
-  h.crc = load_le<std::uint32_t>(at);
-  h.payload_length = load_le<std::uint32_t>(at + 4);
-  h.type = std::to_integer<std::uint8_t>(at[8]);
-  h.reserved_zero = at[9] == std::byte{0} && at[10] == std::byte{0} && at[11] == std::byte{0};
-  h.id = load_le<std::uint64_t>(at + 12);
+  h.header_crc_ok = load_le<std::uint32_t>(at) ==
+                    crc32c::value(std::span(at + 4, record_header_size - 4));
+  h.payload_crc = load_le<std::uint32_t>(at + 4);
+  h.payload_length = load_le<std::uint32_t>(at + 8);
+  h.type = std::to_integer<std::uint8_t>(at[12]);
+  h.reserved_zero = at[13] == std::byte{0} && at[14] == std::byte{0} && at[15] == std::byte{0};
+  h.id = load_le<std::uint64_t>(at + 16);
   return h;
 }
 
-// Bytes [4, 20) of a record header: what the checksum covers after the payload.
-inline std::array<std::byte, record_header_size - 4> record_header_tail(
-    std::uint32_t payload_length, record_type type, commit_id id) {
-  std::array<std::byte, record_header_size - 4> t{};
-  store_le<std::uint32_t>(t.data(), payload_length);
-  t[4] = static_cast<std::byte>(type);
-  store_le<std::uint64_t>(t.data() + 8, id);
-  return t;
-}
-
-// The checksum of a record, given the CRC32C of its payload alone.
-inline std::uint32_t record_crc(std::uint32_t payload_crc, std::uint32_t payload_length,
-                                record_type type, commit_id id) {
-  const auto tail = record_header_tail(payload_length, type, id);
-  return crc32c::extend(payload_crc, tail);
-}
-
-// Appends one framed record to `out`.
+// Appends one framed record to `out`; `payload_crc` is crc32c::value(payload), computed
+// by the caller (possibly on another thread, before the CommitId was assigned).
 inline void append_record(byte_buffer& out, record_type type, commit_id id,
                           std::span<const std::byte> payload, std::uint32_t payload_crc) {
-  const auto len = static_cast<std::uint32_t>(payload.size());
-  put_le<std::uint32_t>(out, record_crc(payload_crc, len, type, id));
-  const auto tail = record_header_tail(len, type, id);
-  out.insert(out.end(), tail.begin(), tail.end());
+  std::array<std::byte, record_header_size> h{};
+  store_le<std::uint32_t>(h.data() + 4, payload_crc);
+  store_le<std::uint32_t>(h.data() + 8, static_cast<std::uint32_t>(payload.size()));
+  h[12] = static_cast<std::byte>(type);
+  store_le<std::uint64_t>(h.data() + 16, id);
+  store_le<std::uint32_t>(h.data(), crc32c::value(std::span(h).subspan(4)));
+  out.insert(out.end(), h.begin(), h.end());
   out.insert(out.end(), payload.begin(), payload.end());
 }
 

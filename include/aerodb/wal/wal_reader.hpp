@@ -1,17 +1,30 @@
 // Reads the write-ahead log at recovery, applying the corruption and torn-tail rules.
 //
+// The crash model (docs/format.md, "Torn tails"): a crash keeps every synced byte and, of
+// the bytes appended since the last sync, a prefix (possibly none) — or the file was
+// extended but its new blocks were never written and read back as zeros. A crash never
+// alters bytes that were written, so it can cut a record short but never leave a whole
+// record or a whole header with a bad checksum.
+//
 // Rules (SPEC_DIGEST §4):
-//   - A record that is incomplete, fails its checksum or has an impossible length is a
-//     *torn tail* when nothing valid follows it anywhere in the log: it was never
-//     acknowledged (acknowledgment waits for fsync, and a later segment is only created
-//     after the previous one was synced). The reader reports it; the caller discards it.
-//   - The same damage followed by any valid record, or by any later segment, is
-//     corruption: AERO_WAL_CORRUPTION, and nothing is repaired.
-//   - A record whose checksum is valid but whose type is unknown, whose reserved bytes
-//     are not zero or whose CommitId is not the previous one plus one was written whole:
-//     it can never be a torn write, so it is always corruption.
+//   - A record that is cut short (fewer bytes than a header, or a valid header whose
+//     payload runs past the end of the file), or a tail that is all zero bytes, is a
+//     *torn tail* when it is in the last segment and nothing valid follows it: it was
+//     never acknowledged (acknowledgment waits for fsync, and a later segment is only
+//     created after the previous one was synced). The reader reports it; the caller
+//     discards it.
+//   - A whole header that fails its checksum, or a whole record whose payload fails its
+//     checksum, was damaged after it was written: always AERO_WAL_CORRUPTION, even as
+//     the last record of the log (it may have been acknowledged). Nothing is repaired.
+//   - Torn-looking damage followed by any valid record, or by any later segment, is
+//     corruption too.
+//   - A record whose header checksum is valid but whose type is unknown, whose reserved
+//     bytes are not zero, whose length is impossible or whose CommitId is not the
+//     previous one plus one was written whole: it is corruption.
 //   - Segments must be numbered consecutively and each must start at the CommitId that
 //     follows the previous segment's last record.
+//   - The log must reach the checkpoint's CommitId: one that ends below it lost synced
+//     records.
 //
 // Thread safety: a pure function of the files it reads; run it before serving.
 #pragma once
@@ -72,24 +85,30 @@ using progress_callback = std::function<void(const scan_progress&)>;
 
 namespace detail {
 
-// True when a record with a valid checksum starts at any offset in [from, end). Only a
-// header that could belong to a later record (known type, zero reserved bytes, a
-// CommitId not below `min_id`) is checksummed, which keeps a long damaged tail from
-// costing a checksum per byte.
+// True when a whole record with valid checksums starts at any offset in [from, end).
 inline bool valid_record_follows(std::span<const std::byte> data, std::size_t from,
                                  commit_id min_id) {
   using namespace format;
   for (std::size_t off = from; off + record_header_size <= data.size(); ++off) {
     const auto h = decode_record_header(data.data() + off);
-    if (!known_record_type(h.type) || !h.reserved_zero || h.id < min_id) continue;
+    if (!h.header_crc_ok || !known_record_type(h.type) || !h.reserved_zero || h.id < min_id)
+      continue;
     if (h.payload_length > max_record_payload) continue;
     if (data.size() - off - record_header_size < h.payload_length) continue;
-    const auto payload = data.subspan(off + record_header_size, h.payload_length);
-    const std::uint32_t crc = crc32c::extend(
-        crc32c::value(payload), data.subspan(off + 4, record_header_size - 4));
-    if (crc == h.crc) return true;
+    if (crc32c::value(data.subspan(off + record_header_size, h.payload_length)) ==
+        h.payload_crc)
+      return true;
   }
   return false;
+}
+
+// True when every byte of `data` is zero: a file extension whose blocks never reached the
+// disk. A single damaged bit cannot produce it from a written record or header, each of
+// which holds non-zero bytes (a record's type and CommitId are never zero).
+inline bool all_zero(std::span<const std::byte> data) {
+  for (std::byte b : data)
+    if (b != std::byte{0}) return false;
+  return true;
 }
 
 inline error corruption(const std::string& segment, std::uint64_t offset, std::string why) {
@@ -149,11 +168,15 @@ inline result<scan_result> read_wal(io::file_system& fs, const std::string& dir,
                                 "flags this reader does not know");
     if (decoded.status == header_status::damaged) {
       // A segment is created, given its header and synced before any record goes into
-      // it, so a bad header is a torn creation only if it is the last file and holds
-      // nothing valid.
-      if (!last || detail::valid_record_follows(bytes, 0, expected.value_or(0)))
+      // it, so only the last file can hold a torn creation: a header cut short, or
+      // zeros. A whole header with a bad checksum was damaged after it was written.
+      const bool torn_creation =
+          bytes.size() < segment_header_size || detail::all_zero(bytes);
+      if (!last || !torn_creation || detail::valid_record_follows(bytes, 0, expected.value_or(0)))
         return detail::corruption(s.name, 0, "the segment header is damaged");
-      out.torn = torn_tail{s.name, 0, bytes.size(), true, "incomplete segment header"};
+      out.torn = torn_tail{s.name, 0, bytes.size(), true,
+                           bytes.size() < segment_header_size ? "incomplete segment header"
+                                                              : "zero-filled segment header"};
       break;
     }
     const segment_header* header = &decoded.header;
@@ -182,24 +205,17 @@ inline result<scan_result> read_wal(io::file_system& fs, const std::string& dir,
     while (off < bytes.size()) {
       const std::size_t remaining = bytes.size() - off;
       if (remaining < record_header_size) {
-        damage = "incomplete record header";
+        damage = detail::all_zero(bytes.subspan(off)) ? "zero-filled tail"
+                                                      : "incomplete record header";
         break;
       }
       const auto h = decode_record_header(bytes.data() + off);
-      if (h.payload_length > max_record_payload) {
-        damage = "impossible record length " + std::to_string(h.payload_length);
-        break;
-      }
-      if (remaining - record_header_size < h.payload_length) {
-        damage = "incomplete record payload";
-        break;
-      }
-      const auto payload = bytes.subspan(off + record_header_size, h.payload_length);
-      const std::uint32_t crc = crc32c::extend(
-          crc32c::value(payload), bytes.subspan(off + 4, record_header_size - 4));
-      if (crc != h.crc) {
-        damage = "record checksum mismatch";
-        break;
+      if (!h.header_crc_ok) {
+        if (detail::all_zero(bytes.subspan(off))) {
+          damage = "zero-filled tail";
+          break;
+        }
+        return detail::corruption(s.name, off, "record header checksum mismatch");
       }
       if (!known_record_type(h.type))
         return detail::corruption(s.name, off,
@@ -208,10 +224,21 @@ inline result<scan_result> read_wal(io::file_system& fs, const std::string& dir,
       if (!h.reserved_zero)
         return detail::corruption(s.name, off,
                                   "a checksummed record has non-zero reserved header bytes");
+      if (h.payload_length > max_record_payload)
+        return detail::corruption(s.name, off,
+                                  "a checksummed record has impossible length " +
+                                      std::to_string(h.payload_length));
       if (h.id != *expected)
         return detail::corruption(s.name, off,
                                   "CommitId " + std::to_string(h.id) + " where " +
                                       std::to_string(*expected) + " was expected");
+      if (remaining - record_header_size < h.payload_length) {
+        damage = "incomplete record payload";
+        break;
+      }
+      const auto payload = bytes.subspan(off + record_header_size, h.payload_length);
+      if (crc32c::value(payload) != h.payload_crc)
+        return detail::corruption(s.name, off, "record payload checksum mismatch");
       if (h.id > checkpoint_id) {
         AERO_TRY(on_record(wal_record{static_cast<record_type>(h.type), h.id, payload,
                                       &s.name, off}));
@@ -236,6 +263,14 @@ inline result<scan_result> read_wal(io::file_system& fs, const std::string& dir,
     done_bytes += sizes[si];
     if (on_progress) on_progress({done_bytes, total, out.records_replayed});
   }
+  // A checkpoint at C is recorded only after the log through C was synced, so a log that
+  // ends below C lost synced records. Accepting it would give the next commit C + 1 right
+  // after the damage, and the open after that would fail: report it now.
+  if (expected && *expected <= checkpoint_id && !segs.empty())
+    return detail::corruption(out.segments.empty() ? segs.back().name : out.segments.back().name,
+                              out.segments.empty() ? 0 : out.segments.back().valid_end,
+                              "the log ends at CommitId " + std::to_string(*expected - 1) +
+                                  ", before the checkpoint's " + std::to_string(checkpoint_id));
   return out;
 }
 
