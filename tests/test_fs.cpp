@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -444,6 +445,67 @@ TEST_CASE("fault fs: tear_last_append keeps exactly k unsynced bytes, for every 
     fs.crash({crash_kind::tear_last_append, 3});
     CHECK_FALSE(*fs.exists("db/new"));
   }
+}
+
+TEST_CASE("fault fs: independent_loss keeps a prefix of each file's unsynced bytes, chosen per file") {
+  // Three files with durable heads and unsynced tails; over many seeds every file must
+  // end up with its durable head plus a prefix of its tail, and the choices must differ
+  // between files (some seed keeps more of one than of another) and repeat per seed.
+  const std::vector<std::string> names = {"db/a", "db/b", "db/c"};
+  auto setup = [&](fault_injection_fs& fs) {
+    REQUIRE(fs.create_dir("db"));
+    for (const auto& n : names) {
+      auto f = fs.open(n, io::open_mode::create_new);
+      REQUIRE(f);
+      REQUIRE((*f)->append(bytes("head-" + n)));
+      REQUIRE((*f)->sync());
+      REQUIRE((*f)->append(bytes("-tail-of-" + n + "-0123456789")));
+    }
+    REQUIRE(fs.sync_dir("db"));
+  };
+  std::set<std::vector<std::size_t>> outcomes;
+  bool files_differ = false;
+  for (std::uint64_t seed = 0; seed < 64; ++seed) {
+    CAPTURE(seed);
+    std::vector<std::size_t> kept;
+    for (int round = 0; round < 2; ++round) {
+      fault_injection_fs fs;
+      setup(fs);
+      fs.crash({crash_kind::independent_loss, 0, seed});
+      std::vector<std::size_t> k;
+      for (const auto& n : names) {
+        const std::string head = "head-" + n, tail = "-tail-of-" + n + "-0123456789";
+        const std::string got = read_file(fs, n);
+        REQUIRE(got.size() >= head.size());
+        REQUIRE(got.size() <= head.size() + tail.size());
+        CHECK(got == (head + tail).substr(0, got.size()));
+        k.push_back(got.size() - head.size());
+      }
+      if (round == 0) kept = k;
+      else CHECK(k == kept);  // the same seed makes the same choices
+    }
+    outcomes.insert(kept);
+    files_differ |= kept[0] != kept[1] || kept[1] != kept[2];
+  }
+  CHECK(outcomes.size() > 20);
+  CHECK(files_differ);
+}
+
+TEST_CASE("fault fs: copy_disk is a separate disk with the same current and durable state") {
+  fault_injection_fs fs;
+  REQUIRE(fs.create_dir("db"));
+  write_file(fs, "db/synced", "durable", true);
+  REQUIRE(fs.sync_dir("db"));
+  write_file(fs, "db/loose", "not synced", false);
+  auto copy = fs.copy_disk();
+  CHECK(copy->op_count() == fs.op_count());
+  CHECK(read_file(*copy, "db/loose") == "not synced");
+  write_file(fs, "db/later", "only in the original", true);
+  CHECK_FALSE(*copy->exists("db/later"));
+  copy->crash({crash_kind::drop_unsynced});
+  CHECK(read_file(*copy, "db/synced") == "durable");
+  CHECK_FALSE(*copy->exists("db/loose"));
+  CHECK(read_file(fs, "db/loose") == "not synced");  // the original did not crash
 }
 
 TEST_CASE("fault fs: crash_after(n) makes op n+1 and later fail without effect") {

@@ -111,11 +111,17 @@ enum class crash_kind : std::uint8_t {
   // `keep_bytes` of its unsynced bytes (clamped to what exists). It still vanishes if its
   // directory entry was never made durable.
   tear_last_append,
+  // Power loss with writeback still in progress on several files: as drop_unsynced for
+  // names, but every file that has unsynced appended bytes independently keeps none, all,
+  // or a prefix of them, chosen from `seed`. A file written in place (truncated, or not
+  // an extension of its durable bytes) keeps either its durable or its current bytes.
+  independent_loss,
 };
 
 struct crash_spec {
   crash_kind kind = crash_kind::drop_unsynced;
   std::uint64_t keep_bytes = 0;  // tear_last_append only
+  std::uint64_t seed = 0;        // independent_loss only: same seed, same choices
 };
 
 namespace fault_detail {
@@ -184,6 +190,14 @@ inline inode_ptr find(const name_space& ns, const std::string& p) {
 }
 
 inline std::string quoted(const std::string& path) { return "\"" + path + "\""; }
+
+// splitmix64: a fixed, portable sequence, so a crash_spec names the same crash everywhere.
+inline std::uint64_t next_random(std::uint64_t& x) {
+  std::uint64_t z = (x += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
 
 inline error make_error(errc code, int err, std::string_view op, const std::string& path,
                         std::string what, std::string_view injected = {}) {
@@ -532,17 +546,61 @@ class fault_injection_fs final : public io::file_system {
       return;
     }
     s.current_ns = s.durable_ns;
-    for (inode* n : inodes(s.durable_ns)) {
-      if (spec.kind == crash_kind::tear_last_append && n == torn.get() &&
-          n->current.size() > n->durable.size()) {
-        const std::size_t from = n->durable.size();
+    std::uint64_t rng = spec.seed;
+    for (inode* n : inodes_in_name_order(s.durable_ns)) {
+      const bool grew = n->current.size() > n->durable.size() &&
+                        std::equal(n->durable.begin(), n->durable.end(), n->current.begin());
+      const std::size_t from = n->durable.size();
+      if (spec.kind == crash_kind::tear_last_append && n == torn.get() && grew) {
         const std::size_t keep = static_cast<std::size_t>(
             std::min<std::uint64_t>(spec.keep_bytes, n->current.size() - from));
         n->durable.insert(n->durable.end(), n->current.begin() + static_cast<std::ptrdiff_t>(from),
                           n->current.begin() + static_cast<std::ptrdiff_t>(from + keep));
+      } else if (spec.kind == crash_kind::independent_loss && n->current != n->durable) {
+        const std::uint64_t choice = fault_detail::next_random(rng);
+        if (!grew) {
+          if (choice % 2) n->durable = n->current;
+        } else if (choice % 3 == 1) {
+          n->durable = n->current;
+        } else if (choice % 3 == 2) {
+          const std::size_t keep = static_cast<std::size_t>(
+              fault_detail::next_random(rng) % (n->current.size() - from + 1));
+          n->durable.insert(n->durable.end(), n->current.begin() + static_cast<std::ptrdiff_t>(from),
+                            n->current.begin() + static_cast<std::ptrdiff_t>(from + keep));
+        }
       }
       n->current = n->durable;
     }
+  }
+
+  // A separate disk holding what this one holds now, current and durable bytes and names
+  // alike, with no handles, locks, pending faults or trace; op numbering continues from
+  // here. Lets a test crash one moment of a run in several ways without rerunning it.
+  std::shared_ptr<fault_injection_fs> copy_disk() const {
+    using namespace fault_detail;
+    std::lock_guard g(st_->mu);
+    auto out = std::make_shared<fault_injection_fs>();
+    auto& d = *out->st_;
+    d.dirs = st_->dirs;
+    d.ops = st_->ops;
+    std::map<const inode*, inode_ptr> copies;
+    auto copy_ns = [&](const name_space& from) {
+      name_space to;
+      for (const auto& [dir, entries] : from)
+        for (const auto& [name, node] : entries) {
+          auto& c = copies[node.get()];
+          if (!c) c = std::make_shared<inode>(*node);
+          to[dir][name] = c;
+        }
+      return to;
+    };
+    d.current_ns = copy_ns(st_->current_ns);
+    d.durable_ns = copy_ns(st_->durable_ns);
+    if (auto last = st_->last_append.lock()) {
+      const auto c = copies.find(last.get());
+      if (c != copies.end()) d.last_append = c->second;
+    }
+    return out;
   }
 
   // Unsynced bytes of the file that received the most recent append (0 if none): the
@@ -605,6 +663,17 @@ class fault_injection_fs final : public io::file_system {
     auto n = fault_detail::find(st_->current_ns, fault_detail::normalize(path));
     if (!n) throw std::out_of_range("fault_injection_fs: no file " + path);
     return *n;  // owned by the namespace, which outlives the caller's use under the lock
+  }
+
+  // Distinct inodes of a namespace in the order of their first name, so that choices made
+  // per file (independent_loss) do not depend on where the allocator put the inodes.
+  static std::vector<fault_detail::inode*> inodes_in_name_order(const fault_detail::name_space& ns) {
+    std::set<fault_detail::inode*> seen;
+    std::vector<fault_detail::inode*> out;
+    for (const auto& dir : ns)
+      for (const auto& entry : dir.second)
+        if (seen.insert(entry.second.get()).second) out.push_back(entry.second.get());
+    return out;
   }
 
   // Distinct inodes of a namespace: one inode may sit under two names after a rename
