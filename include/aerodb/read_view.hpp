@@ -101,13 +101,17 @@ class basic_read_view {
     {
       std::shared_lock lock(db_->state_mu_);
       AERO_TRY_ASSIGN(const auto* c, find_collection(collection));
+      // Sorted by the primary map's keys while they are pinned by the lock: asking each
+      // document for its _id would decode it on every comparison.
+      std::vector<std::pair<std::string_view, versioned_document>> keyed;
       for (const auto& [id, key] : c->keys)
-        if (auto d = materialize(*key, counters)) docs.push_back(std::move(*d));
+        if (auto d = materialize(*key, counters)) keyed.emplace_back(id, std::move(*d));
+      std::sort(keyed.begin(), keyed.end(),
+                [](const auto& a, const auto& b) { return a.first < b.first; });
+      docs.reserve(keyed.size());
+      for (auto& k : keyed) docs.push_back(std::move(k.second));
     }
     db_->metrics_.add(counters);
-    std::sort(docs.begin(), docs.end(), [](const versioned_document& a, const versioned_document& b) {
-      return a.doc.id() < b.doc.id();
-    });
     for (const auto& d : docs) fn(d);
     return docs.size();
   }
