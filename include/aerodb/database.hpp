@@ -152,6 +152,9 @@ class basic_database {
   // called: never on a timer, never by itself.
   result<gc_outcome> gc() {
     if (read_only_) return snapshot_read_only_error();
+    // Refused before anything else, as every write is: otherwise a GC with nothing to
+    // collect would answer success, and one with something would reserve its floor.
+    if (!writable()) return read_only_error();
     std::lock_guard serial(gc_mu_);
     commit_id floor = 0;
     {
