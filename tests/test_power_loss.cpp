@@ -313,7 +313,10 @@ TEST_CASE("power-loss sweep: every crash state of a mixed workload, recovered by
                               " unsynced bytes"});
 
     std::string dropped_fp, kept_fp;
-    for (const auto& [spec, label] : variants) {
+    for (const auto& variant : variants) {
+      // Named copies: Clang 14 cannot capture structured bindings in lambdas (INFO).
+      const testing::crash_spec& spec = variant.first;
+      const std::string& label = variant.second;
       INFO("crash after op " << k << " of " << h.total_ops << ": " << label
                              << "; acknowledged through CommitId " << acked);
       auto disk = live->copy_disk();
