@@ -809,8 +809,26 @@ class basic_database {
 
   void build_index(collection_state& c, const std::string& path, index_state& ix) {
     const auto started = std::chrono::steady_clock::now();
+    // Entries go in in index order (key, _id, CommitId): a sorted index then only ever
+    // appends at its end, where inserting in the primary map's order (hash order for the
+    // accelerated index) would land each entry at a random place and shift its block.
+    // The order is only a hint: any order builds the same index.
+    struct pending {
+      scalar key;
+      const mvcc::key_entry* doc;
+      const mvcc::version* v;
+    };
+    std::vector<pending> all;
+    all.reserve(c.keys.size());
     for (const auto& [id, key] : c.keys)
-      for (const auto& v : key->chain) index_version(ix, path, *key, v);
+      for (const auto& v : key->chain)
+        if (auto k = index_key(v, path)) all.push_back({std::move(*k), key.get(), &v});
+    std::sort(all.begin(), all.end(), [](const pending& a, const pending& b) {
+      if (const auto c = a.key <=> b.key; c != 0) return c < 0;
+      if (const int c = a.doc->id.compare(b.doc->id); c != 0) return c < 0;
+      return a.v->id < b.v->id;
+    });
+    for (const auto& p : all) ix.entries.insert(p.key, *p.doc, *p.v);
     metrics_.index_rebuild_count.add();
     metrics_.index_rebuild_duration_ns.add(static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started).count()));

@@ -195,26 +195,32 @@ class basic_read_view {
     }
     query_result out;
     out.candidates = docs.size();
-    std::vector<const mvcc::version*> hits;
+    // Each hit with its sort key, read from the document once (the versions, and so the
+    // bytes the keys point into, are pinned by the shared state lock).
+    std::vector<std::pair<query::sort_key, const mvcc::version*>> hits;
     for (const auto* key : docs) {
       const mvcc::version* v =
           Database::visibility_cache_policy::find_visible(state_, *key, bound_, counters);
       if (!v || v->tombstone() || v->schema_version != p.schema_version) continue;
-      if (!query::matches_all(p.predicates, document_view(v->data.bytes()))) continue;
-      hits.push_back(v);
+      const document_view d(v->data.bytes());
+      if (!query::matches_all(p.predicates, d)) continue;
+      hits.emplace_back(query::sort_key(p.order, d), v);
     }
     if (p.kind != query::plan::access::primary_key)
       counters.index_false_positives += docs.size() - hits.size();
     // Only the first `limit` in the total order are needed.
     const auto keep = std::min(hits.size(), static_cast<std::size_t>(p.limit));
-    std::partial_sort(hits.begin(), hits.begin() + static_cast<std::ptrdiff_t>(keep), hits.end(),
-                      [&](const mvcc::version* a, const mvcc::version* b) {
-                        return query::compare_for_sort(p.order, document_view(a->data.bytes()),
-                                                       document_view(b->data.bytes())) < 0;
-                      });
-    hits.resize(keep);
+    const auto before = [&](const auto& a, const auto& b) {
+      return query::compare_for_sort(p.order, a.first, b.first) < 0;
+    };
+    if (keep == hits.size())
+      std::sort(hits.begin(), hits.end(), before);  // all kept: a plain sort is cheaper
+    else
+      std::partial_sort(hits.begin(), hits.begin() + static_cast<std::ptrdiff_t>(keep),
+                        hits.end(), before);
+    hits.erase(hits.begin() + static_cast<std::ptrdiff_t>(keep), hits.end());
     out.documents.reserve(hits.size());
-    for (const auto* v : hits) out.documents.push_back(make_document(*v, counters));
+    for (const auto& h : hits) out.documents.push_back(make_document(*h.second, counters));
     out.plan = std::move(p);
     return out;
   }

@@ -111,19 +111,33 @@ inline bool matches_all(const std::vector<predicate>& ps, const document_view& d
   return true;
 }
 
+// A document's place in the result order, read from its bytes once: sorting many hits
+// then compares these instead of searching both documents on every comparison. The views
+// point into the document's bytes, which must outlive the key.
+struct sort_key {
+  std::optional<value_view> value;  // the sort field's value; empty when missing
+  std::string_view id;
+
+  sort_key(const sort_spec& s, const document_view& d)
+      : value(detail::scalar_at(d, s.field)), id(d.id()) {}
+};
+
 // less: `a` comes before `b` in the results. See the header comment for the order.
-inline std::strong_ordering compare_for_sort(const sort_spec& s, const document_view& a,
-                                             const document_view& b) {
-  const auto va = detail::scalar_at(a, s.field);
-  const auto vb = detail::scalar_at(b, s.field);
+inline std::strong_ordering compare_for_sort(const sort_spec& s, const sort_key& a,
+                                             const sort_key& b) {
   std::strong_ordering c = std::strong_ordering::equal;
-  if (va && vb)
-    c = detail::compare_values(*va, *vb);
-  else if (va || vb)
-    c = va ? std::strong_ordering::greater : std::strong_ordering::less;  // missing first
+  if (a.value && b.value)
+    c = detail::compare_values(*a.value, *b.value);
+  else if (a.value || b.value)
+    c = a.value ? std::strong_ordering::greater : std::strong_ordering::less;  // missing first
   if (s.dir == direction::desc) c = 0 <=> c;
   if (c != 0) return c;
-  return detail::compare_bytes(a.id(), b.id());
+  return detail::compare_bytes(a.id, b.id);
+}
+
+inline std::strong_ordering compare_for_sort(const sort_spec& s, const document_view& a,
+                                             const document_view& b) {
+  return compare_for_sort(s, sort_key(s, a), sort_key(s, b));
 }
 
 }  // namespace aerodb::query
