@@ -42,6 +42,26 @@ using engine_group_cache_accel = aerodb::accelerated_database;
       aerodb_test::engine_group_cache_ordered, aerodb_test::engine_group_cache_accel
 #endif
 
+// The matrix as a type list, for tests that loop over engines at run time (one test case
+// that recovers the same files with every engine, or rotates the engine per iteration).
+template <class... Engines>
+struct engine_list {
+  static constexpr std::size_t size = sizeof...(Engines);
+
+  // Calls f.template operator()<E>() for every engine E, in order.
+  template <class F>
+  static void each(F&& f) {
+    (f.template operator()<Engines>(), ...);
+  }
+
+  // Calls f.template operator()<E>() for the i-th engine.
+  template <class F>
+  static void at(std::size_t i, F&& f) {
+    std::size_t j = 0;
+    ((j++ == i ? (f.template operator()<Engines>(), 0) : 0), ...);
+  }
+};
+
 }  // namespace aerodb_test
 
 #define AERODB_FOR_EACH_ENGINE_ALL(X)                                                     \

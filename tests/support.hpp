@@ -64,6 +64,26 @@ state_map dump(const Db& db) {
   return dump(db.read(), db.collection_names());
 }
 
+// Every visible document of every collection, with its schema version and CommitId, as
+// one string of encoded bytes: an exact comparison that costs no JSON rendering.
+template <class Db>
+std::string image_of(const Db& db) {
+  std::string out;
+  const auto view = db.read();
+  for (const auto& c : db.collection_names()) {
+    out += c;
+    out += '\n';
+    auto r = view.for_each(c, [&](const aerodb::versioned_document& d) {
+      out += std::to_string(d.schema_version) + ":" + std::to_string(d.committed_at) + ":";
+      const auto b = d.doc.bytes();
+      out.append(reinterpret_cast<const char*>(b.data()), b.size());
+      out += '\n';
+    });
+    if (!r) FAIL("for_each failed: " << r.error_value().to_string());
+  }
+  return out;
+}
+
 template <class Db>
 std::unique_ptr<Db> open_or_fail(const std::string& dir, aerodb::open_options opts) {
   auto r = Db::open(dir, std::move(opts));

@@ -26,33 +26,7 @@ namespace fmt = aerodb::format;
 
 namespace {
 
-template <class... Engines>
-struct engine_list {
-  static constexpr std::size_t size = sizeof...(Engines);
-  template <class F>
-  static void at(std::size_t i, F&& f) {
-    std::size_t j = 0;
-    ((j++ == i ? (f.template operator()<Engines>(), 0) : 0), ...);
-  }
-};
 using matrix = engine_list<AERODB_ENGINES>;
-
-template <class Db>
-std::string image_of(const Db& db) {
-  std::string out;
-  const auto view = db.read();
-  for (const auto& c : db.collection_names()) {
-    out += c + "\n";
-    auto r = view.for_each(c, [&](const versioned_document& d) {
-      out += std::to_string(d.schema_version) + ":" + std::to_string(d.committed_at) + ":";
-      const auto b = d.doc.bytes();
-      out.append(reinterpret_cast<const char*>(b.data()), b.size());
-      out += '\n';
-    });
-    if (!r) FAIL("for_each failed: " << r.error_value().to_string());
-  }
-  return out;
-}
 
 // The code a flip in this file must produce.
 std::optional<errc> expected_code(const std::string& name) {

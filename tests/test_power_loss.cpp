@@ -38,23 +38,6 @@ using namespace aerodb_test;
 
 namespace {
 
-template <class... Engines>
-struct engine_list {
-  static constexpr std::size_t size = sizeof...(Engines);
-
-  // Calls f.template operator()<E>() for every engine E, in order.
-  template <class F>
-  static void each(F&& f) {
-    (f.template operator()<Engines>(), ...);
-  }
-
-  // Calls f.template operator()<E>() for the i-th engine.
-  template <class F>
-  static void at(std::size_t i, F&& f) {
-    std::size_t j = 0;
-    ((j++ == i ? (f.template operator()<Engines>(), 0) : 0), ...);
-  }
-};
 using matrix = engine_list<AERODB_ENGINES>;
 
 // Query answers as text; a refused query (its field is not indexed yet at that commit)
@@ -72,26 +55,6 @@ std::vector<std::string> answers_of(const View& view) {
     for (const auto& d : r->documents)
       s += d.doc.to_json_string() + "@" + std::to_string(d.committed_at) + "\n";
     out.push_back(std::move(s));
-  }
-  return out;
-}
-
-// Every visible document of every collection, with its schema version and CommitId, as
-// one string of encoded bytes: an exact comparison that costs no JSON rendering.
-template <class Db>
-std::string image_of(const Db& db) {
-  std::string out;
-  const auto view = db.read();
-  for (const auto& c : db.collection_names()) {
-    out += c;
-    out += '\n';
-    auto r = view.for_each(c, [&](const versioned_document& d) {
-      out += std::to_string(d.schema_version) + ":" + std::to_string(d.committed_at) + ":";
-      const auto b = d.doc.bytes();
-      out.append(reinterpret_cast<const char*>(b.data()), b.size());
-      out += '\n';
-    });
-    if (!r) FAIL("for_each failed: " << r.error_value().to_string());
   }
   return out;
 }
@@ -125,24 +88,9 @@ commit_id run(const mixed_workload& w, const std::shared_ptr<testing::fault_inje
   commit_id acked = (*db)->last_commit_id();
   if (record) record->at[acked] = {dump(**db), image_of(**db), answers_of((*db)->read())};
   for (std::size_t i = 0; i < w.steps.size(); ++i) {
-    const auto& s = w.steps[i];
-    bool ok = true;
-    std::string why;
-    auto note = [&](const auto& r) {
-      ok = r.has_value();
-      if (!ok) why = r.error_value().to_string();
-    };
     Db& d = **db;
-    if (auto* x = std::get_if<wl_schema>(&s)) note(d.register_schema(x->json));
-    else if (auto* c = std::get_if<wl_collection>(&s)) note(d.create_collection(c->name, c->schema_id));
-    else if (auto* ix = std::get_if<wl_index>(&s)) note(d.create_index(ix->collection, ix->field));
-    else if (auto* b = std::get_if<wl_batch>(&s)) note(d.commit(b->ops));
-    else if (std::holds_alternative<wl_gc>(s)) note(d.gc());
-    else if (std::holds_alternative<wl_checkpoint>(s)) note(d.checkpoint());
-    else if (std::holds_alternative<wl_hold_view>(s)) held.push_back(d.read());
-    else if (std::holds_alternative<wl_release_view>(s)) { if (!held.empty()) held.erase(held.begin()); }
-    if (!ok) {
-      if (record) FAIL("clean run: step " << i << " failed: " << why);
+    if (auto why = run_step(d, w.steps[i], held)) {
+      if (record) FAIL("clean run: step " << i << " failed: " << *why);
       break;
     }
     acked = d.last_commit_id();

@@ -6,6 +6,7 @@
 
 #include "support.hpp"
 
+#include <optional>
 #include <random>
 #include <set>
 #include <variant>
@@ -90,29 +91,33 @@ inline mixed_workload make_mixed_workload(std::uint32_t seed, int data_steps) {
   return w;
 }
 
-// Runs steps [from, to) on db; read views it holds live in `held`. Fails the test on any
-// error: the workload only makes valid requests.
+// Runs one step on db; read views it holds live in `held`. Returns the error's text when
+// the step fails.
+template <class Db>
+std::optional<std::string> run_step(Db& db, const wl_step& s,
+                                    std::vector<typename Db::read_view>& held) {
+  std::optional<std::string> why;
+  auto note = [&](const auto& r) {
+    if (!r) why = r.error_value().to_string();
+  };
+  if (auto* x = std::get_if<wl_schema>(&s)) note(db.register_schema(x->json));
+  else if (auto* c = std::get_if<wl_collection>(&s)) note(db.create_collection(c->name, c->schema_id));
+  else if (auto* ix = std::get_if<wl_index>(&s)) note(db.create_index(ix->collection, ix->field));
+  else if (auto* b = std::get_if<wl_batch>(&s)) note(db.commit(b->ops));
+  else if (std::holds_alternative<wl_gc>(s)) note(db.gc());
+  else if (std::holds_alternative<wl_checkpoint>(s)) note(db.checkpoint());
+  else if (std::holds_alternative<wl_hold_view>(s)) held.push_back(db.read());
+  else if (std::holds_alternative<wl_release_view>(s)) { if (!held.empty()) held.erase(held.begin()); }
+  return why;
+}
+
+// Runs steps [from, to) on db. Fails the test on any error: the workload only makes valid
+// requests.
 template <class Db>
 void run_steps(Db& db, const mixed_workload& w, std::size_t from, std::size_t to,
                std::vector<typename Db::read_view>& held) {
-  for (std::size_t i = from; i < to && i < w.steps.size(); ++i) {
-    const auto& s = w.steps[i];
-    bool ok = true;
-    std::string why;
-    auto note = [&](const auto& r) {
-      ok = r.has_value();
-      if (!ok) why = r.error_value().to_string();
-    };
-    if (auto* x = std::get_if<wl_schema>(&s)) note(db.register_schema(x->json));
-    else if (auto* c = std::get_if<wl_collection>(&s)) note(db.create_collection(c->name, c->schema_id));
-    else if (auto* ix = std::get_if<wl_index>(&s)) note(db.create_index(ix->collection, ix->field));
-    else if (auto* b = std::get_if<wl_batch>(&s)) note(db.commit(b->ops));
-    else if (std::holds_alternative<wl_gc>(s)) note(db.gc());
-    else if (std::holds_alternative<wl_checkpoint>(s)) note(db.checkpoint());
-    else if (std::holds_alternative<wl_hold_view>(s)) held.push_back(db.read());
-    else if (std::holds_alternative<wl_release_view>(s)) { if (!held.empty()) held.erase(held.begin()); }
-    if (!ok) FAIL("workload step " << i << " failed: " << why);
-  }
+  for (std::size_t i = from; i < to && i < w.steps.size(); ++i)
+    if (auto why = run_step(db, w.steps[i], held)) FAIL("workload step " << i << " failed: " << *why);
 }
 
 // Queries whose answers every engine must agree on (JSON text of each answer).
