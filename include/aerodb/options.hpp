@@ -4,6 +4,7 @@
 #pragma once
 
 #include <aerodb/document/limits.hpp>
+#include <aerodb/error.hpp>
 #include <aerodb/format/wal_format.hpp>
 #include <aerodb/io/file_system.hpp>
 #include <aerodb/wal/wal_reader.hpp>
@@ -41,6 +42,29 @@ struct open_options {
   // Called during recovery after every segment and every 4096 records.
   std::function<void(const recovery_progress&)> on_recovery_progress;
 };
+
+// Every open_options value within its documented range; AERO_CONFIG_INVALID naming the
+// first one that is not.
+inline result<void> validate(const open_options& o) {
+  struct range {
+    const char* name;
+    std::size_t value, lo, hi;
+  };
+  const range checks[] = {
+      {"wal_segment_bytes", static_cast<std::size_t>(o.wal_segment_bytes), 512, std::size_t{1} << 32},
+      {"max_batch_ops", o.max_batch_ops, 1, 10'000'000},
+      {"limits.max_document_bytes", o.limits.max_document_bytes, 64, hard_max_document_bytes},
+      {"limits.max_depth", o.limits.max_depth, 1, hard_max_depth},
+      {"limits.max_field_name_bytes", o.limits.max_field_name_bytes, 1, hard_max_field_name_bytes},
+      {"limits.max_id_bytes", o.limits.max_id_bytes, 1, hard_max_id_bytes},
+  };
+  for (const auto& c : checks)
+    if (c.value < c.lo || c.value > c.hi)
+      return error(errc::config_invalid, std::string("open option out of range: ") + c.name,
+                   {{"option", c.name}, {"value", std::to_string(c.value)},
+                    {"min", std::to_string(c.lo)}, {"max", std::to_string(c.hi)}});
+  return ok();
+}
 
 struct recovery_report {
   std::uint64_t records_replayed = 0;

@@ -27,9 +27,12 @@
 namespace aerodb::policies {
 
 // ---- FsyncPolicy ----------------------------------------------------------------------
-// A pipeline receives commit requests from any number of threads and hands them to the
-// engine's `commit_group`, which must never run twice at once. It returns only after the
-// engine has filled in the request's outcome.
+// A pipeline receives commit requests from any number of threads and hands them, in
+// groups, to the sink it was constructed with: `Engine` is the commit pipeline's private
+// sink (engine/commit_pipeline.hpp), whose `commit_group` runs write steps W4-W9
+// (docs/architecture.md) and must never run twice at once. submit() returns only after the
+// sink has filled in the request's outcome. Only the engine can make a sink, so no caller
+// can reach commit_group except through the pipeline.
 namespace detail {
 struct engine_archetype {
   struct commit_request {};

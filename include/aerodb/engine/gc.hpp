@@ -1,0 +1,139 @@
+// Garbage collection and the registry of open read views (SPEC_DIGEST §5).
+//
+// view_registry owns the set of open read views' bounds and the floor a GC in flight has
+// reserved. A view is opened (its bound read and registered) under the registry's lock,
+// the same lock a GC takes to compute its floor, so a view is either seen by that GC or
+// bounded above its floor.
+//
+// collector<IndexPolicy> runs one GC at a time: it picks the floor (the oldest open view,
+// or the published CommitId), reserves it, and, once the GC record is durable (step W8,
+// docs/architecture.md) or replayed, frees for every key the versions older than the one a
+// view at the floor sees. The newest version of a key always stays. Deterministic: the GC
+// record replayed at the same point of the log frees exactly the same versions. Runs only
+// when called: never on a timer.
+//
+// Thread safety: every member may be called from any thread. Lock order: the registry's
+// lock, then the version store's state lock (taken by anything_to_collect). Nothing takes
+// the registry's lock while holding the state lock.
+#pragma once
+
+#include <aerodb/engine/indexer.hpp>
+#include <aerodb/engine/version_store.hpp>
+#include <aerodb/error.hpp>
+#include <aerodb/outcomes.hpp>
+
+#include <algorithm>
+#include <iterator>
+#include <mutex>
+#include <optional>
+#include <set>
+
+namespace aerodb::engine {
+
+class view_registry {
+ public:
+  // Registers a view at the newest published CommitId and returns its bound.
+  template <class Store>
+  commit_id open_latest(const Store& store) {
+    std::lock_guard lock(mu_);
+    const commit_id bound = store.published();
+    active_.insert(bound);
+    return bound;
+  }
+
+  // Registers a view at `bound`: refused beyond the newest commit, and below what GC has
+  // freed or reserved.
+  template <class Store>
+  result<commit_id> open_at(const Store& store, commit_id bound) {
+    std::lock_guard lock(mu_);
+    const commit_id newest = store.published();
+    if (bound > newest)
+      return error(errc::config_invalid, "a read view cannot be bounded beyond the newest commit",
+                   {{"bound", std::to_string(bound)}, {"newest", std::to_string(newest)}});
+    const commit_id floor = store.history_floor();
+    if (bound < std::max(floor, reserved_floor_))
+      return error(errc::read_view_too_old, "versions below this boundary have been garbage collected",
+                   {{"bound", std::to_string(bound)}, {"oldest", std::to_string(floor)}});
+    active_.insert(bound);
+    return bound;
+  }
+
+  void close(commit_id bound) {
+    std::lock_guard lock(mu_);
+    active_.erase(active_.find(bound));
+  }
+
+  // The floor a GC may collect up to: the oldest open view's bound, or the published
+  // CommitId. `reserved` when there is something to collect below it: then no view below
+  // it opens from now on, even before the GC record is durable (if it never is, those
+  // boundaries stay refused: the safe side).
+  struct floor_choice {
+    commit_id floor = 0;
+    bool reserved = false;
+  };
+  template <class Store, class AnythingToCollect>
+  floor_choice reserve_floor(const Store& store, AnythingToCollect&& anything_to_collect) {
+    std::lock_guard lock(mu_);
+    commit_id floor = store.published();
+    if (!active_.empty()) floor = std::min(floor, *active_.begin());
+    if (floor <= store.history_floor() || !anything_to_collect(floor)) return {floor, false};
+    reserved_floor_ = std::max(reserved_floor_, floor);
+    return {floor, true};
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::multiset<commit_id> active_;  // guarded by mu_
+  commit_id reserved_floor_ = 0;     // guarded by mu_
+};
+
+template <class IndexPolicy>
+class collector {
+ public:
+  using store_type = version_store<IndexPolicy>;
+
+  // Held for the whole of one gc(): one at a time.
+  std::unique_lock<std::mutex> serialize() { return std::unique_lock(mu_); }
+
+  // True when some key holds a version older than the one a view at `floor` sees.
+  // Takes the state lock shared.
+  static bool anything_to_collect(const store_type& store, commit_id floor) {
+    auto lock = store.lock_shared();
+    for (const auto& [name, c] : store.catalog().collections())
+      for (const auto& [id, key] : c->keys) {
+        auto it = key->chain.begin();
+        while (it != key->chain.end() && it->id > floor) ++it;
+        if (it != key->chain.end() && std::next(it) != key->chain.end()) return true;
+      }
+    return false;
+  }
+
+  // Frees every version that no read view at or above `floor` can see, with its index
+  // entries, and raises the history floor to `floor`.
+  // REQUIRES: the state lock held exclusively (or recovery).
+  static gc_outcome collect(store_type& store, commit_id floor) {
+    gc_outcome out;
+    for (auto& [name, c] : store.catalog().collections()) {
+      for (auto& [id, key] : c->keys) {
+        auto it = key->chain.begin();
+        while (it != key->chain.end() && it->id > floor) ++it;
+        if (it == key->chain.end()) continue;
+        // `it` is what a view at the floor sees: keep it, free what follows.
+        for (auto old = std::next(it); old != key->chain.end(); ++old) {
+          indexer<IndexPolicy>::unindex(*c, *key, *old);
+          ++out.versions_freed;
+          out.bytes_freed += old->data.size();
+        }
+        store.drop_older(*key, static_cast<std::size_t>(std::distance(key->chain.begin(), it)) + 1);
+      }
+    }
+    store.release_bytes(out.bytes_freed);
+    store.raise_history_floor(floor);
+    return out;
+  }
+
+ private:
+  std::mutex mu_;
+};
+
+}  // namespace aerodb::engine

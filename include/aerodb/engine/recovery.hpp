@@ -1,0 +1,247 @@
+// Recovery: what every open does before it serves (SPEC_DIGEST §6). Deterministic and
+// idempotent; it never skips replay because of a "clean shutdown".
+//
+//   R1  create the data directory if needed and take its lock file
+//   R2  read CHECKPOINT, if any, and load the snapshot it names (every checksum verified),
+//       applying its catalog entries through catalog::apply and its documents through
+//       version_store::link
+//   R3  replay the log strictly after the checkpoint, each record through the same two
+//       calls (replay_record); stop with AERO_WAL_CORRUPTION on damage followed by data
+//   R4  discard a torn tail for good (truncate, or remove a whole torn segment), so no
+//       valid record is ever appended behind it
+//   R5  point the commit pipeline at the end of the log; tidy away leftovers of an
+//       interrupted checkpoint
+//   R6  rebuild every index from the chains (engine/indexer.hpp), publish the last
+//       CommitId, and fill in the recovery report
+//
+// Thread safety: runs before the instance is shared, holding the state lock exclusively.
+#pragma once
+
+#include <aerodb/document/document.hpp>
+#include <aerodb/engine/catalog.hpp>
+#include <aerodb/engine/checkpointer.hpp>
+#include <aerodb/engine/gc.hpp>
+#include <aerodb/engine/indexer.hpp>
+#include <aerodb/engine/version_store.hpp>
+#include <aerodb/error.hpp>
+#include <aerodb/format/snapshot_format.hpp>
+#include <aerodb/format/wal_format.hpp>
+#include <aerodb/io/file_system.hpp>
+#include <aerodb/metrics.hpp>
+#include <aerodb/options.hpp>
+#include <aerodb/schema/schema.hpp>
+#include <aerodb/wal/wal_reader.hpp>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace aerodb::engine {
+
+template <class IndexPolicy>
+struct recovery {
+  using store_type = version_store<IndexPolicy>;
+
+  // R2: loads the snapshot whose manifest is `manifest_name`, at boundary `c`.
+  // REQUIRES: the state lock held exclusively, the store empty.
+  static result<void> load_snapshot(io::file_system& fs, const std::string& dir, store_type& store,
+                                    const std::string& manifest_name, commit_id c,
+                                    recovery_report& report) {
+    auto missing = [&](const std::string& file) {
+      return error(errc::checkpoint_snapshot_missing, "the checkpoint names a snapshot file that does not exist",
+                   {{"file", file}, {"commit_id", std::to_string(c)}});
+    };
+    auto read_file = [&](const std::string& name) -> result<std::vector<std::byte>> {
+      auto f = fs.open(io::join(dir, name), io::open_mode::read);
+      if (!f) {
+        if (f.code() == errc::storage_not_found) return missing(name);
+        return std::move(f).error_value();
+      }
+      return io::read_all(**f);
+    };
+    AERO_TRY_ASSIGN(auto manifest_bytes, read_file(manifest_name));
+    AERO_TRY_ASSIGN(auto m, format::decode_manifest(manifest_bytes));
+    if (m.commit != c)
+      return error(errc::snapshot_corruption, "the manifest belongs to another CommitId",
+                   {{"file", manifest_name}, {"expected", std::to_string(c)}, {"actual", std::to_string(m.commit)}});
+    const std::string data_name = format::snapshot_data_file_name(c);
+    if (!format::find_file(m, data_name))
+      return error(errc::snapshot_corruption, "the manifest does not list the snapshot data file",
+                   {{"file", manifest_name}});
+    std::vector<std::byte> data;
+    for (const auto& file : m.files) {
+      AERO_TRY_ASSIGN(auto bytes, read_file(file.name));
+      AERO_TRY(format::verify_file(m, file.name, bytes));
+      if (file.name == data_name) data = std::move(bytes);
+    }
+
+    auto corrupt = [&](std::string why) {
+      return error(errc::snapshot_corruption, "the snapshot contradicts itself: " + why, {{"file", data_name}});
+    };
+    auto apply = [&](catalog_change change, commit_id at, const char* what) -> result<void> {
+      if (at > c) return corrupt(std::string(what) + " created after the boundary");
+      if (auto r = store.catalog().apply(change, at); !r)
+        return corrupt(std::string("bad ") + what + " entry: " + r.error_value().message());
+      return ok();
+    };
+    std::optional<std::pair<std::string, std::uint32_t>> last_schema;
+    format::snapshot_visitor v;
+    v.on_header = [&](const format::snapshot_header& h) -> result<void> {
+      if (h.commit != c) return corrupt("header names another CommitId");
+      return ok();
+    };
+    v.on_schema = [&](const format::schema_entry& e) -> result<void> {
+      auto sch = schema::from_json(e.text);
+      if (!sch) return corrupt("bad schema: " + sch.error_value().message());
+      auto key = std::pair<std::string, std::uint32_t>(sch->id(), sch->version());
+      if (last_schema && !(*last_schema < key)) return corrupt("schemas out of order");
+      last_schema = key;
+      return apply(schema_definition{std::make_shared<const schema>(std::move(*sch))}, e.registered_at, "schema");
+    };
+    v.on_collection = [&](const format::collection_entry& e) -> result<void> {
+      return apply(format::collection_create_record{std::string(e.name), std::string(e.schema_id)}, e.created_at,
+                   "collection");
+    };
+    v.on_index = [&](const format::index_entry& e) -> result<void> {
+      return apply(format::index_create_record{std::string(e.collection), std::string(e.path)}, e.created_at,
+                   "index");
+    };
+    v.on_document = [&](const format::document_entry& e) -> result<void> {
+      auto* coll = store.catalog().find_collection(e.collection);
+      if (!coll || e.committed_at > c || e.schema_version == 0) return corrupt("bad document entry");
+      auto buf = std::make_shared<const mvcc::payload::buffer>(e.bytes.begin(), e.bytes.end());
+      store.link(*coll, std::string(e.id), e.committed_at, format::write_kind::insert, e.schema_version,
+                 std::move(buf));
+      ++report.snapshot_documents;
+      return ok();
+    };
+    return format::read_snapshot_data(data, v);
+  }
+
+  // R3: applies one log record; full-state records make this idempotent.
+  // REQUIRES: the state lock held exclusively.
+  static result<void> replay_record(store_type& store, const wal::wal_record& r) {
+    auto corrupt = [&](std::string why) {
+      return error(errc::wal_corruption, "a checksummed log record cannot be applied: " + why,
+                   {{"segment", *r.segment}, {"offset", std::to_string(r.offset)},
+                    {"commit_id", std::to_string(r.id)}});
+    };
+    auto apply = [&](catalog_change change) -> result<void> {
+      if (auto a = store.catalog().apply(change, r.id); !a)
+        return corrupt("the record contradicts the catalog: " + a.error_value().message());
+      return ok();
+    };
+    switch (r.type) {
+      case format::record_type::schema_register: {
+        auto s = schema::from_json(format::as_chars(r.payload));
+        if (!s) return corrupt("bad schema definition: " + s.error_value().message());
+        return apply(schema_definition{std::make_shared<const schema>(std::move(*s))});
+      }
+      case format::record_type::collection_create: {
+        auto c = format::decode_collection_create(r.payload);
+        if (!c) return corrupt("bad collection record");
+        return apply(std::move(*c));
+      }
+      case format::record_type::index_create: {
+        auto ix = format::decode_index_create(r.payload);
+        if (!ix) return corrupt("bad index record");
+        return apply(std::move(*ix));  // entries are built once replay is done (R6)
+      }
+      case format::record_type::gc: {
+        auto floor = format::decode_gc(r.payload);
+        if (!floor || *floor >= r.id) return corrupt("bad gc record");
+        collector<IndexPolicy>::collect(store, *floor);
+        return ok();
+      }
+      case format::record_type::write_batch: {
+        auto ops = format::decode_write_batch(r.payload);
+        if (!ops) return corrupt("bad write batch");
+        for (auto& op : *ops) {
+          auto* c = store.catalog().find_collection(op.collection);
+          if (!c) return corrupt("write to an unknown collection");
+          std::shared_ptr<const mvcc::payload::buffer> buf;
+          if (op.kind != format::write_kind::remove) {
+            auto doc = document::from_bytes(std::vector<std::byte>(op.document.begin(), op.document.end()));
+            if (!doc) return corrupt("bad document: " + doc.error_value().message());
+            if (doc->id() != op.id) return corrupt("document _id differs from the key");
+            buf = doc->buffer();
+          }
+          store.link(*c, op.id, r.id, op.kind, op.schema_version, std::move(buf));
+        }
+        return ok();
+      }
+    }
+    return corrupt("unknown record type");
+  }
+
+  // R2-R6 for a live open. `pipeline` receives where the log ends.
+  // REQUIRES: R1 done (the directory exists and its lock is held); the instance not shared.
+  template <class Pipeline>
+  static result<void> run(io::file_system& fs, const std::string& dir, const open_options& options,
+                          store_type& store, Pipeline& pipeline, metrics_registry& metrics,
+                          recovery_report& report, std::chrono::steady_clock::time_point started) {
+    auto state_lock = store.lock_exclusive();
+    commit_id checkpoint_id = 0;
+    const std::string checkpoint_path = io::join(dir, std::string(format::checkpoint_file_name));
+    AERO_TRY_ASSIGN(bool has_checkpoint, fs.exists(checkpoint_path));
+    if (has_checkpoint) {
+      AERO_TRY_ASSIGN(auto f, fs.open(checkpoint_path, io::open_mode::read));
+      AERO_TRY_ASSIGN(auto bytes, io::read_all(*f));
+      AERO_TRY_ASSIGN(auto record, format::decode_checkpoint(bytes));
+      AERO_TRY(load_snapshot(fs, dir, store, record.manifest_name, record.commit, report));
+      checkpoint_id = record.commit;
+    }
+    store.set_history_floor(checkpoint_id);
+    auto progress = [&options](const wal::scan_progress& p) {
+      if (options.on_recovery_progress) options.on_recovery_progress({p.bytes_done, p.bytes_total, p.records});
+    };
+    AERO_TRY_ASSIGN(wal::scan_result scan,
+                    wal::read_wal(fs, dir, checkpoint_id,
+                                  [&store](const wal::wal_record& r) { return replay_record(store, r); },
+                                  progress));
+
+    // R4: discard the torn tail for good before anything is appended after it: a valid
+    // record behind it would otherwise turn it into corruption at the next recovery.
+    std::optional<wal::segment_info> resume_at =
+        scan.segments.empty() ? std::nullopt : std::optional(scan.segments.back());
+    if (scan.torn) {
+      const std::string path = io::join(dir, scan.torn->segment);
+      if (scan.torn->whole_segment) {
+        AERO_TRY(fs.remove(path));
+        AERO_TRY(fs.sync_dir(dir));
+      } else {
+        AERO_TRY_ASSIGN(auto f, fs.open(path, io::open_mode::append));
+        AERO_TRY(f->truncate(scan.torn->offset));
+        AERO_TRY(f->sync());
+      }
+    }
+    // R5
+    if (resume_at) {
+      AERO_TRY(pipeline.resume(resume_at->seq, resume_at->name, resume_at->valid_end));
+    } else if (scan.torn && scan.torn->whole_segment) {
+      if (auto seq = format::parse_segment_file_name(scan.torn->segment)) pipeline.set_next_segment_seq(*seq);
+    }
+    AERO_TRY(remove_stale_snapshot_files(fs, dir, checkpoint_id));
+
+    // R6
+    indexer<IndexPolicy>::rebuild_all(store.catalog(), metrics);
+    pipeline.set_next_commit(scan.last_commit_id + 1);
+    store.publish(scan.last_commit_id);
+    report.records_replayed = scan.records_replayed;
+    report.segments = scan.segments.size();
+    report.wal_bytes = scan.bytes_total;
+    report.last_commit_id = scan.last_commit_id;
+    report.torn_tail = scan.torn;
+    report.checkpoint = checkpoint_id;
+    report.duration = std::chrono::steady_clock::now() - started;
+    metrics.recovery_runs.add();
+    metrics.recovery_duration_ns.add(static_cast<std::uint64_t>(report.duration.count()));
+    if (scan.torn) metrics.recovery_torn_tail_bytes.add(scan.torn->bytes);
+    return ok();
+  }
+};
+
+}  // namespace aerodb::engine

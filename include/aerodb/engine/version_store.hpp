@@ -1,0 +1,133 @@
+// The version store: the in-memory state of the engine. It holds the catalog
+// (engine/catalog.hpp) and, inside each collection, the version chain of every document
+// key (mvcc/version.hpp), and it decides what read views may see.
+//
+// Owns:
+//   - the state lock, a reader/writer lock over the catalog, the chains and the index
+//     entries: exclusive only while a commit links its versions (step W5,
+//     docs/architecture.md), while derived state follows a durable commit (W8) and during
+//     recovery; shared for every read. It is never held across I/O by the write path.
+//   - the published CommitId (W9): read views are bounded at or below it, so versions
+//     linked but not yet published are invisible;
+//   - the history floor: views below it are refused, because GC (or the checkpoint a
+//     recovery started from) no longer holds the versions they would need;
+//   - the accounting of versions and document bytes held.
+//
+// Thread safety: every member may be called from any thread; the REQUIRES lines say which
+// lock a caller must hold. The published CommitId, the history floor and the accounting
+// are atomics, readable without the lock.
+//
+// Invariants: a chain is newest first with strictly decreasing CommitIds; the published
+// CommitId only grows; the history floor only grows.
+#pragma once
+
+#include <aerodb/engine/catalog.hpp>
+#include <aerodb/error.hpp>
+#include <aerodb/format/wal_format.hpp>
+#include <aerodb/mvcc/version.hpp>
+#include <aerodb/outcomes.hpp>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+
+namespace aerodb::engine {
+
+template <class IndexPolicy>
+class version_store {
+ public:
+  using catalog_type = engine::catalog<IndexPolicy>;
+  using collection_state = typename catalog_type::collection_state;
+  using index_state = typename catalog_type::index_state;
+
+  // What one read needs, under the state lock held shared for the reader's life: the
+  // catalog as a view at some bound sees it.
+  class reader {
+   public:
+    explicit reader(const version_store& store) : lock_(store.mu_), catalog_(store.catalog_) {}
+
+    const catalog_type& catalog() const noexcept { return catalog_; }
+
+    // The collection as a view at `bound` sees it: created at or below the bound.
+    result<const collection_state*> collection_at(std::string_view name, commit_id bound) const {
+      const collection_state* c = catalog_.find_collection(name);
+      if (!c || c->created_at > bound)
+        return error(errc::collection_unknown, "no such collection in this read view",
+                     {{"collection", std::string(name)}, {"bound", std::to_string(bound)}});
+      return c;
+    }
+
+    // The schema version as a view at `bound` sees it, or null.
+    const schema* schema_at(std::string_view id, std::uint32_t version, commit_id bound) const {
+      const auto* s = catalog_.find_schema(id, version);
+      return s && s->registered_at <= bound ? s->def.get() : nullptr;
+    }
+
+   private:
+    std::shared_lock<std::shared_mutex> lock_;
+    const catalog_type& catalog_;
+  };
+
+  reader read() const { return reader(*this); }
+  std::shared_lock<std::shared_mutex> lock_shared() const { return std::shared_lock(mu_); }
+  std::unique_lock<std::shared_mutex> lock_exclusive() { return std::unique_lock(mu_); }
+
+  // REQUIRES for the catalog's look-ups and changes: see engine/catalog.hpp.
+  catalog_type& catalog() noexcept { return catalog_; }
+  const catalog_type& catalog() const noexcept { return catalog_; }
+
+  // Links a new version of `doc_id` made by `commit`: a document, or a tombstone for a
+  // remove. Invisible until `commit` is published.
+  // REQUIRES: the state lock held exclusively (or recovery, before the store is shared);
+  // `commit` above every CommitId in the key's chain.
+  void link(collection_state& c, const std::string& doc_id, commit_id commit, format::write_kind kind,
+            std::uint32_t schema_version, std::shared_ptr<const mvcc::payload::buffer> doc) {
+    auto it = c.keys.find(std::string_view(doc_id));
+    if (it == c.keys.end())
+      it = c.keys.try_emplace(doc_id, std::make_unique<mvcc::key_entry>(doc_id)).first;
+    if (kind == format::write_kind::remove) {
+      it->second->push(std::make_unique<mvcc::version>(commit));
+    } else {
+      payload_bytes_.fetch_add(doc->size(), std::memory_order_relaxed);
+      it->second->push(std::make_unique<mvcc::version>(commit, schema_version,
+                                                       mvcc::payload(std::move(doc))));
+    }
+    versions_.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  // Frees the versions of `key` after its first `keep` (newest first); the caller
+  // releases their document bytes. REQUIRES: the state lock held exclusively (or recovery).
+  void drop_older(mvcc::key_entry& key, std::size_t keep) {
+    versions_.fetch_sub(key.drop_older_than_position(keep), std::memory_order_relaxed);
+  }
+  void release_bytes(std::uint64_t bytes) { payload_bytes_.fetch_sub(bytes, std::memory_order_relaxed); }
+
+  // The newest CommitId read views may see (W9).
+  commit_id published() const noexcept { return published_.load(std::memory_order_acquire); }
+  void publish(commit_id c) noexcept { published_.store(c, std::memory_order_release); }
+
+  commit_id history_floor() const noexcept { return history_floor_.load(std::memory_order_acquire); }
+  // Recovery and snapshot opens set the floor to the boundary they start from.
+  void set_history_floor(commit_id c) noexcept { history_floor_.store(c, std::memory_order_release); }
+  void raise_history_floor(commit_id floor) noexcept {
+    commit_id prev = history_floor_.load(std::memory_order_relaxed);
+    while (prev < floor && !history_floor_.compare_exchange_weak(prev, floor)) {}
+  }
+
+  memory_stats memory() const noexcept {
+    return {versions_.load(std::memory_order_relaxed), payload_bytes_.load(std::memory_order_relaxed)};
+  }
+
+ private:
+  mutable std::shared_mutex mu_;
+  catalog_type catalog_;  // guarded by mu_
+  std::atomic<commit_id> published_{0};
+  std::atomic<commit_id> history_floor_{0};
+  std::atomic<std::uint64_t> versions_{0};
+  std::atomic<std::uint64_t> payload_bytes_{0};
+};
+
+}  // namespace aerodb::engine
