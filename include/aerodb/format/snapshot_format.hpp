@@ -76,10 +76,10 @@
 // Thread safety: free functions are pure; a snapshot_encoder is used by one thread.
 #pragma once
 
-#include <aerodb/document/limits.hpp>
 #include <aerodb/error.hpp>
 #include <aerodb/format/bytes.hpp>
 #include <aerodb/format/document_codec.hpp>
+#include <aerodb/format/limits.hpp>
 #include <aerodb/format/wal_format.hpp>
 #include <aerodb/io/crc32c.hpp>
 
