@@ -6,6 +6,8 @@
 // them up to the hard caps, which bound what the decoder accepts from disk).
 #pragma once
 
+#include <aerodb/format/limits.hpp>
+
 #include <cstddef>
 #include <string_view>
 
@@ -23,12 +25,12 @@ struct document_limits {
 };
 
 // Upper bounds the binary decoder enforces on bytes read from disk, whatever the
-// configured limits: they keep decoding of damaged or hostile input bounded.
-inline constexpr std::size_t hard_max_document_bytes = 64u << 20;
-inline constexpr std::size_t hard_max_depth = 128;
-inline constexpr std::size_t hard_max_field_name_bytes = 0xFFFF;
-// The log stores an _id behind a 16-bit length; this cap keeps well inside it.
-inline constexpr std::size_t hard_max_id_bytes = 4096;
+// configured limits. The format defines them (format/limits.hpp); they are named here
+// too because every configured limit is checked against its cap.
+using format::hard_max_depth;
+using format::hard_max_document_bytes;
+using format::hard_max_field_name_bytes;
+using format::hard_max_id_bytes;
 
 // A field name is 1..max bytes, contains no '.' (it separates path segments in queries),
 // no '[' or ']' (they write array positions in error paths, which must stay unambiguous)

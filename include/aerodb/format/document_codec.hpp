@@ -30,8 +30,8 @@
 // Thread safety: stateless functions; safe to call concurrently on distinct outputs.
 #pragma once
 
-#include <aerodb/document/limits.hpp>
 #include <aerodb/error.hpp>
+#include <aerodb/format/limits.hpp>
 
 #include <boost/json/value.hpp>
 

@@ -30,6 +30,7 @@
 // CommitId, so it is computed before the CommitId is known (outside the commit lock).
 #pragma once
 
+#include <aerodb/commit_id.hpp>
 #include <aerodb/error.hpp>
 #include <aerodb/format/bytes.hpp>
 #include <aerodb/io/crc32c.hpp>
@@ -44,7 +45,8 @@
 
 namespace aerodb::format {
 
-using commit_id = std::uint64_t;
+// Spelled format::commit_id by code written before aerodb/commit_id.hpp existed.
+using aerodb::commit_id;
 
 inline constexpr std::array<char, 8> wal_magic = {'A', 'E', 'R', 'O', 'D', 'B', 'W', 'L'};
 inline constexpr std::uint32_t wal_format_version = 1;
