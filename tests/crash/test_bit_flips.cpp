@@ -13,7 +13,7 @@
 //
 // The engine opening each damaged copy rotates through the policy matrix. AERODB_SCALE
 // sizes the sampled part; AERODB_LONG=1 flips every bit of every file.
-#include "workload.hpp"
+#include "support/workload.hpp"
 
 #include <cstdio>
 #include <cstdlib>

@@ -26,7 +26,7 @@
 // 150 kills at AERODB_SCALE=1, scaled down by AERODB_SCALE but never below 50; 400 with
 // AERODB_LONG=1. SIGKILL leaves the page cache intact, so it cannot tear a write: torn
 // tails and lost unsynced data are the fault-injection crash sweeps' business.
-#include "support.hpp"
+#include "support/common.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>

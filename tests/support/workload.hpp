@@ -4,7 +4,7 @@
 // so two engines given the same workload must produce the same files and answers.
 #pragma once
 
-#include "support.hpp"
+#include "common.hpp"
 
 #include <optional>
 #include <random>

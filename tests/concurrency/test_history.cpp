@@ -13,7 +13,7 @@
 //
 // The key space is small on purpose: keys are deleted, reinserted and rewritten often, so
 // version chains grow and GC has something to free under the readers' feet.
-#include "support.hpp"
+#include "support/common.hpp"
 
 #include <algorithm>
 #include <atomic>

@@ -34,7 +34,7 @@
 // saw per kind of op (docs/reliability.md quotes them). AERODB_SCALE shrinks the
 // workloads; AERODB_LONG=1 makes them four times larger. Every op number is swept at
 // every scale.
-#include "support.hpp"
+#include "support/common.hpp"
 
 #include <aerodb/format/snapshot_format.hpp>
 #include <aerodb/format/wal_format.hpp>

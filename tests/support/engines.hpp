@@ -7,7 +7,7 @@
 //
 // Compile time: an engine instantiation costs tens of seconds of compiler time, and the
 // suite has many test files. So each combination is compiled once, with optimization, in
-// a file Meson generates from tests/instantiate_engine.cpp.in (explicit instantiation),
+// a file Meson generates from tests/support/instantiate_engine.cpp.in (explicit instantiation),
 // and every test file sees only the `extern template` declarations below; the test files
 // themselves are compiled without optimization (tests/meson.build), so the compiler does
 // not re-instantiate the engine's inline members in every one of them.
@@ -79,7 +79,7 @@ static_assert(engine_list<AERODB_ENGINES>::contains<aerodb::accelerated_database
 
 // What one engine instantiation consists of, written once: `extern template` in every
 // test file (below), explicit instantiation in the file generated for each engine from
-// tests/instantiate_engine.cpp.in. A class template the engine is made of goes here.
+// tests/support/instantiate_engine.cpp.in. A class template the engine is made of goes here.
 #define AERODB_ENGINE_INSTANTIATIONS(EXTERN, name)                                           \
   EXTERN template class aerodb::basic_database<aerodb_test::name::fsync_policy,                \
                                                aerodb_test::name::visibility_cache_policy,     \

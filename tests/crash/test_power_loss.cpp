@@ -1,4 +1,4 @@
-// Power-loss sweep: the mixed workload of tests/workload.hpp (schemas, collections, index
+// Power-loss sweep: the mixed workload of tests/support/workload.hpp (schemas, collections, index
 // creation, single writes and atomic batches of inserts, updates and deletes, read views
 // held across writes, GC and checkpoints) runs over the fault-injecting file system and is
 // stopped at every mutating I/O operation. Each stop is crashed in several ways:
@@ -25,7 +25,7 @@
 // Crash states that leave byte-identical files are recovered once per engine and counted
 // once as distinct (recovery is a pure function of the files). AERODB_SCALE sizes the
 // workload; AERODB_LONG=1 runs a larger workload and tears at more offsets.
-#include "workload.hpp"
+#include "support/workload.hpp"
 
 #include <cstdio>
 #include <cstdlib>

@@ -5,7 +5,7 @@
 //   - a checkpoint record naming a missing or corrupt snapshot fails with a FATAL code;
 //   - a checkpoint runs while readers and writers continue;
 //   - a snapshot opens read-only and answers like the live database at its boundary.
-#include "support.hpp"
+#include "support/common.hpp"
 
 #include <thread>
 

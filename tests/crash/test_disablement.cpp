@@ -6,7 +6,7 @@
 //   - accelerated engine writes and closes, the baseline reopens;
 //   - a log written alternately by both engines, with checkpoints by both, recovers the
 //     same state with either, and its files are byte-identical to a baseline-only run.
-#include "workload.hpp"
+#include "support/workload.hpp"
 
 using namespace aerodb;
 using namespace aerodb_test;

@@ -8,7 +8,7 @@
 //   - with 32 writer threads, a crash at any point of the run loses no acknowledged commit
 //     and recovers a prefix of the commit order, under both the baseline and the
 //     accelerated engine (this case also runs under ThreadSanitizer in CI).
-#include "support.hpp"
+#include "support/common.hpp"
 
 #include <aerodb/policies/group_commit.hpp>
 
