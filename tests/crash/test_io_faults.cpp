@@ -34,7 +34,7 @@
 // saw per kind of op (docs/reliability.md quotes them). AERODB_SCALE shrinks the
 // workloads; AERODB_LONG=1 makes them four times larger. Every op number is swept at
 // every scale.
-#include "support/common.hpp"
+#include "support/workload.hpp"
 
 #include <aerodb/format/snapshot_format.hpp>
 #include <aerodb/format/wal_format.hpp>
@@ -134,30 +134,9 @@ class script {
         steps.push_back({step::noop_remove, "users", "missing" + std::to_string(i), {}, 0});
         continue;
       }
-      step s{step::batch, {}, {}, {}, 0};
-      const int n_ops = rng_() % 4 == 0 ? 2 + static_cast<int>(rng_() % 4) : 1;
-      std::set<std::pair<std::string, std::string>> touched;
-      for (int k = 0; k < n_ops; ++k) {
-        const std::string c = st_.count("items") && rng_() % 3 == 0 ? "items" : "users";
-        const unsigned what = rng_() % 10;
-        const std::string existing = pick_existing(c);
-        if (what < 5 || existing.empty() || touched.count({c, existing})) {
-          const std::string id = "k" + std::to_string(next_key_++);
-          const std::string json = json_for(c, id);
-          s.ops.insert(c, 1, json);
-          st_[c][id] = {1, json};
-          touched.insert({c, id});
-        } else if (what < 8) {
-          const std::string json = json_for(c, existing);
-          s.ops.update(c, existing, 1, json);
-          st_[c][existing] = {1, json};
-          touched.insert({c, existing});
-        } else {
-          s.ops.remove(c, existing);
-          st_[c].erase(existing);
-          touched.insert({c, existing});
-        }
-      }
+      step s{step::batch, {}, {}, random_batch(rng_, st_, next_key_, [&] {
+               return st_.count("items") && rng_() % 3 == 0 ? "items" : "users";
+             }), 0};
       commit(std::move(s));
     }
   }
@@ -169,21 +148,6 @@ class script {
     states.push_back(st_);
     indexes.push_back(ix_);
     schema_ids.push_back(schemas_);
-  }
-
-  std::string pick_existing(const std::string& c) {
-    auto& m = st_[c];
-    if (m.empty()) return {};
-    auto it = m.begin();
-    std::advance(it, static_cast<long>(rng_() % m.size()));
-    return it->first;
-  }
-
-  std::string json_for(const std::string& c, const std::string& id) {
-    if (c == "items") return R"({"_id":")" + id + R"(","qty":)" + std::to_string(rng_() % 50) + "}";
-    return R"({"_id":")" + id + R"(","name":"user )" + std::to_string(rng_() % 1000) +
-           R"(","age":)" + std::to_string(rng_() % 100) + R"(,"address":{"city":"c)" +
-           std::to_string(rng_() % 7) + R"("}})";
   }
 
   std::mt19937 rng_;
