@@ -92,6 +92,7 @@ TEST_CASE("accelerated writes, a crash, baseline recovery: at every crash point"
   }
   std::printf("disablement sweep: %llu ops, %llu crash states recovered by the baseline\n",
               static_cast<unsigned long long>(total_ops), static_cast<unsigned long long>(checked));
+  print_counts({{"campaign", "disablement"}, {"ops", total_ops}, {"crash_states", checked}});
   CHECK(checked >= 3 * total_ops);
 }
 

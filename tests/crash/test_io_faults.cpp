@@ -415,7 +415,7 @@ struct tally {
 
   void print(const std::string& phase, const std::string& engine, double seconds,
              std::uint64_t phase_ops) const {
-    int total = 0;
+    int total = 0, total_eio = 0, total_enospc = 0;
     std::printf("\n[io faults] phase %s, engine %s: %llu ops per clean run, %d runs, %.2f s\n",
                 phase.c_str(), engine.c_str(), static_cast<unsigned long long>(phase_ops), runs,
                 seconds);
@@ -424,6 +424,8 @@ struct tally {
       const int eio = per.count(EIO) ? per.at(EIO) : 0;
       const int enospc = per.count(ENOSPC) ? per.at(ENOSPC) : 0;
       total += eio + enospc;
+      total_eio += eio;
+      total_enospc += enospc;
       std::printf("  %-16s %6d %6d\n", kind.c_str(), eio, enospc);
     }
     std::printf("  %-16s %6d\n", "total", total);
@@ -433,6 +435,15 @@ struct tally {
       if (afterwards.count(where))
         for (const auto& o : afterwards.at(where)) std::printf("      then %s\n", o.c_str());
     }
+    print_counts({{"campaign", "io-faults"},
+                  {"phase", phase},
+                  {"engine", engine},
+                  {"ops_per_clean_run", phase_ops},
+                  {"runs", runs},
+                  {"injections", total},
+                  {"eio", total_eio},
+                  {"enospc", total_enospc},
+                  {"seconds", seconds}});
     std::fflush(stdout);
   }
 };

@@ -300,6 +300,16 @@ TEST_CASE("power-loss sweep: every crash state of a mixed workload, recovered by
               static_cast<unsigned long long>(n.torn_tails),
               static_cast<unsigned long long>(n.in_flight_survived),
               static_cast<unsigned long long>(n.lost_unsynced_files));
+  print_counts({{"campaign", "power-loss"},
+                {"engines", matrix::size},
+                {"commits", h.at.rbegin()->first},
+                {"mutating_ops", h.total_ops},
+                {"crash_states", n.states},
+                {"distinct_file_sets", n.distinct},
+                {"recoveries", n.recoveries},
+                {"torn_tails", n.torn_tails},
+                {"in_flight_survived", n.in_flight_survived},
+                {"lost_unsynced_files", n.lost_unsynced_files}});
   CHECK(n.torn_tails > 0);
   CHECK(n.in_flight_survived > 0);
   CHECK(n.lost_unsynced_files > 0);

@@ -4,6 +4,7 @@
 
 #include <aerodb/aerodb.hpp>
 #include "engines.hpp"
+#include "counts.hpp"
 #include "scale.hpp"
 #include <aerodb/testing/fault_injection_fs.hpp>
 #include <doctest/doctest.h>

@@ -170,6 +170,9 @@ TEST_CASE("a crash at every I/O operation of a checkpoint recovers the full-log 
   std::printf("checkpoint crash sweep: %llu operations, %llu crash states checked\n",
               static_cast<unsigned long long>(after_checkpoint - before_checkpoint),
               static_cast<unsigned long long>(states));
+  print_counts({{"campaign", "checkpoint-crash"},
+                {"operations", after_checkpoint - before_checkpoint},
+                {"crash_states", states}});
   CHECK(states >= 30);
 }
 
