@@ -195,7 +195,7 @@ void check_recovery(aerodb::testing::fault_injection_fs& fs, commit_id checkpoin
   check_scan(fs, checkpoint, *again.scan, again.records);
 
   // The next commit must read back too. This found the reader accepting a log that ends
-  // below the checkpoint (seed log_ends_below_checkpoint; tests/test_wal.cpp "a log that
+  // below the checkpoint (seed log_ends_below_checkpoint; tests/unit/test_wal.cpp "a log that
   // ends below the checkpoint is corruption at the open that finds it").
   wal::wal_writer writer(fs, dir, std::numeric_limits<std::uint32_t>::max());
   if (!again.scan->segments.empty()) {

@@ -8,7 +8,7 @@
 //   - with 32 writer threads, a crash at any point of the run loses no acknowledged commit
 //     and recovers a prefix of the commit order, under both the baseline and the
 //     accelerated engine (this case also runs under ThreadSanitizer in CI).
-#include "support.hpp"
+#include "support/common.hpp"
 
 #include <aerodb/policies/group_commit.hpp>
 
@@ -301,6 +301,11 @@ TEST_CASE("32 writer threads: a crash anywhere loses no acknowledged commit") {
               "%llu runs formed groups of more than one commit\n",
               threads_n, static_cast<unsigned long long>(total_ops),
               static_cast<unsigned long long>(states), static_cast<unsigned long long>(grouped_runs));
+  print_counts({{"campaign", "group-commit-crash"},
+                {"threads", threads_n},
+                {"ops_per_run", total_ops},
+                {"crash_states", states},
+                {"grouped_runs", grouped_runs}});
   CHECK(states >= 40);
   // 32 threads on a shared pipeline must have formed real groups at least sometimes;
   // otherwise this sweep did not test group commit at all.

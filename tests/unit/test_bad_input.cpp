@@ -1,7 +1,7 @@
 // Bad input: each rejection has its own case, which checks the error code AND that the
 // database did not change (same visible state, same last CommitId, not one file
 // operation).
-#include "support.hpp"
+#include "support/common.hpp"
 
 #include <cerrno>
 

@@ -8,7 +8,7 @@
 //   - identical recovered state and answers after reopening.
 // The workload mixes schemas, collections, indexes, batches, deletes, GC with views held,
 // and checkpoints, with 2 KiB segments so rotations happen throughout.
-#include "workload.hpp"
+#include "support/workload.hpp"
 
 using namespace aerodb;
 using namespace aerodb_test;

@@ -6,7 +6,7 @@
 //   - accelerated engine writes and closes, the baseline reopens;
 //   - a log written alternately by both engines, with checkpoints by both, recovers the
 //     same state with either, and its files are byte-identical to a baseline-only run.
-#include "workload.hpp"
+#include "support/workload.hpp"
 
 using namespace aerodb;
 using namespace aerodb_test;
@@ -92,6 +92,7 @@ TEST_CASE("accelerated writes, a crash, baseline recovery: at every crash point"
   }
   std::printf("disablement sweep: %llu ops, %llu crash states recovered by the baseline\n",
               static_cast<unsigned long long>(total_ops), static_cast<unsigned long long>(checked));
+  print_counts({{"campaign", "disablement"}, {"ops", total_ops}, {"crash_states", checked}});
   CHECK(checked >= 3 * total_ops);
 }
 

@@ -6,7 +6,7 @@
 // The same test runs with the indexes "absent": an IndexPolicy whose index ignores the
 // requested range and proposes every entry it holds. Results must not change, because
 // an index may only narrow candidates (SPEC_DIGEST §8).
-#include "support.hpp"
+#include "support/common.hpp"
 
 #include <random>
 #include <type_traits>

@@ -34,7 +34,7 @@
 // saw per kind of op (docs/reliability.md quotes them). AERODB_SCALE shrinks the
 // workloads; AERODB_LONG=1 makes them four times larger. Every op number is swept at
 // every scale.
-#include "support.hpp"
+#include "support/workload.hpp"
 
 #include <aerodb/format/snapshot_format.hpp>
 #include <aerodb/format/wal_format.hpp>
@@ -134,30 +134,9 @@ class script {
         steps.push_back({step::noop_remove, "users", "missing" + std::to_string(i), {}, 0});
         continue;
       }
-      step s{step::batch, {}, {}, {}, 0};
-      const int n_ops = rng_() % 4 == 0 ? 2 + static_cast<int>(rng_() % 4) : 1;
-      std::set<std::pair<std::string, std::string>> touched;
-      for (int k = 0; k < n_ops; ++k) {
-        const std::string c = st_.count("items") && rng_() % 3 == 0 ? "items" : "users";
-        const unsigned what = rng_() % 10;
-        const std::string existing = pick_existing(c);
-        if (what < 5 || existing.empty() || touched.count({c, existing})) {
-          const std::string id = "k" + std::to_string(next_key_++);
-          const std::string json = json_for(c, id);
-          s.ops.insert(c, 1, json);
-          st_[c][id] = {1, json};
-          touched.insert({c, id});
-        } else if (what < 8) {
-          const std::string json = json_for(c, existing);
-          s.ops.update(c, existing, 1, json);
-          st_[c][existing] = {1, json};
-          touched.insert({c, existing});
-        } else {
-          s.ops.remove(c, existing);
-          st_[c].erase(existing);
-          touched.insert({c, existing});
-        }
-      }
+      step s{step::batch, {}, {}, random_batch(rng_, st_, next_key_, [&] {
+               return st_.count("items") && rng_() % 3 == 0 ? "items" : "users";
+             }), 0};
       commit(std::move(s));
     }
   }
@@ -169,21 +148,6 @@ class script {
     states.push_back(st_);
     indexes.push_back(ix_);
     schema_ids.push_back(schemas_);
-  }
-
-  std::string pick_existing(const std::string& c) {
-    auto& m = st_[c];
-    if (m.empty()) return {};
-    auto it = m.begin();
-    std::advance(it, static_cast<long>(rng_() % m.size()));
-    return it->first;
-  }
-
-  std::string json_for(const std::string& c, const std::string& id) {
-    if (c == "items") return R"({"_id":")" + id + R"(","qty":)" + std::to_string(rng_() % 50) + "}";
-    return R"({"_id":")" + id + R"(","name":"user )" + std::to_string(rng_() % 1000) +
-           R"(","age":)" + std::to_string(rng_() % 100) + R"(,"address":{"city":"c)" +
-           std::to_string(rng_() % 7) + R"("}})";
   }
 
   std::mt19937 rng_;
@@ -451,7 +415,7 @@ struct tally {
 
   void print(const std::string& phase, const std::string& engine, double seconds,
              std::uint64_t phase_ops) const {
-    int total = 0;
+    int total = 0, total_eio = 0, total_enospc = 0;
     std::printf("\n[io faults] phase %s, engine %s: %llu ops per clean run, %d runs, %.2f s\n",
                 phase.c_str(), engine.c_str(), static_cast<unsigned long long>(phase_ops), runs,
                 seconds);
@@ -460,6 +424,8 @@ struct tally {
       const int eio = per.count(EIO) ? per.at(EIO) : 0;
       const int enospc = per.count(ENOSPC) ? per.at(ENOSPC) : 0;
       total += eio + enospc;
+      total_eio += eio;
+      total_enospc += enospc;
       std::printf("  %-16s %6d %6d\n", kind.c_str(), eio, enospc);
     }
     std::printf("  %-16s %6d\n", "total", total);
@@ -469,6 +435,15 @@ struct tally {
       if (afterwards.count(where))
         for (const auto& o : afterwards.at(where)) std::printf("      then %s\n", o.c_str());
     }
+    print_counts({{"campaign", "io-faults"},
+                  {"phase", phase},
+                  {"engine", engine},
+                  {"ops_per_clean_run", phase_ops},
+                  {"runs", runs},
+                  {"injections", total},
+                  {"eio", total_eio},
+                  {"enospc", total_enospc},
+                  {"seconds", seconds}});
     std::fflush(stdout);
   }
 };

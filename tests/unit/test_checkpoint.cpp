@@ -5,7 +5,7 @@
 //   - a checkpoint record naming a missing or corrupt snapshot fails with a FATAL code;
 //   - a checkpoint runs while readers and writers continue;
 //   - a snapshot opens read-only and answers like the live database at its boundary.
-#include "support.hpp"
+#include "support/common.hpp"
 
 #include <thread>
 
@@ -170,6 +170,9 @@ TEST_CASE("a crash at every I/O operation of a checkpoint recovers the full-log 
   std::printf("checkpoint crash sweep: %llu operations, %llu crash states checked\n",
               static_cast<unsigned long long>(after_checkpoint - before_checkpoint),
               static_cast<unsigned long long>(states));
+  print_counts({{"campaign", "checkpoint-crash"},
+                {"operations", after_checkpoint - before_checkpoint},
+                {"crash_states", states}});
   CHECK(states >= 30);
 }
 

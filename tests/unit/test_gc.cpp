@@ -5,7 +5,7 @@
 //     the engine's own accounting of versions and document bytes);
 //   - replaying the GC record after a restart frees the same versions;
 //   - views below the floor are refused, not answered wrongly.
-#include "support.hpp"
+#include "support/common.hpp"
 
 using namespace aerodb;
 using namespace aerodb_test;

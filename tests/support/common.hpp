@@ -4,6 +4,8 @@
 
 #include <aerodb/aerodb.hpp>
 #include "engines.hpp"
+#include "counts.hpp"
+#include "scale.hpp"
 #include <aerodb/testing/fault_injection_fs.hpp>
 #include <doctest/doctest.h>
 
@@ -13,7 +15,6 @@
 #include <string>
 
 namespace aerodb_test {
-
 
 inline const char* user_schema_v1 = R"({"id":"user","version":1,"fields":{
   "_id":{"type":"string","required":true},
@@ -33,15 +34,6 @@ inline const char* user_schema_v2 = R"({"id":"user","version":2,"fields":{
 inline const char* item_schema_v1 = R"({"id":"item","version":1,"fields":{
   "_id":{"type":"string","required":true},
   "qty":{"type":"int","required":true}}})";
-
-// AERODB_SCALE (a fraction, default 1) shrinks the randomized suites for slow builds:
-// CI sets it for the sanitizer builds, whose normal-build counterparts run at full size.
-inline double test_scale() {
-  const char* s = std::getenv("AERODB_SCALE");
-  if (!s) return 1.0;
-  const double v = std::atof(s);
-  return v > 0 && v <= 1 ? v : 1.0;
-}
 
 // collection -> _id -> (schema version, JSON text)
 using state_map = std::map<std::string, std::map<std::string, std::pair<std::uint32_t, std::string>>>;

@@ -1,4 +1,4 @@
-// Power-loss sweep: the mixed workload of tests/workload.hpp (schemas, collections, index
+// Power-loss sweep: the mixed workload of tests/support/workload.hpp (schemas, collections, index
 // creation, single writes and atomic batches of inserts, updates and deletes, read views
 // held across writes, GC and checkpoints) runs over the fault-injecting file system and is
 // stopped at every mutating I/O operation. Each stop is crashed in several ways:
@@ -25,7 +25,7 @@
 // Crash states that leave byte-identical files are recovered once per engine and counted
 // once as distinct (recovery is a pure function of the files). AERODB_SCALE sizes the
 // workload; AERODB_LONG=1 runs a larger workload and tears at more offsets.
-#include "workload.hpp"
+#include "support/workload.hpp"
 
 #include <cstdio>
 #include <cstdlib>
@@ -300,6 +300,16 @@ TEST_CASE("power-loss sweep: every crash state of a mixed workload, recovered by
               static_cast<unsigned long long>(n.torn_tails),
               static_cast<unsigned long long>(n.in_flight_survived),
               static_cast<unsigned long long>(n.lost_unsynced_files));
+  print_counts({{"campaign", "power-loss"},
+                {"engines", matrix::size},
+                {"commits", h.at.rbegin()->first},
+                {"mutating_ops", h.total_ops},
+                {"crash_states", n.states},
+                {"distinct_file_sets", n.distinct},
+                {"recoveries", n.recoveries},
+                {"torn_tails", n.torn_tails},
+                {"in_flight_survived", n.in_flight_survived},
+                {"lost_unsynced_files", n.lost_unsynced_files}});
   CHECK(n.torn_tails > 0);
   CHECK(n.in_flight_survived > 0);
   CHECK(n.lost_unsynced_files > 0);

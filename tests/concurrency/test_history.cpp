@@ -13,7 +13,7 @@
 //
 // The key space is small on purpose: keys are deleted, reinserted and rewritten often, so
 // version chains grow and GC has something to free under the readers' feet.
-#include "support.hpp"
+#include "support/common.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -699,6 +699,23 @@ TEST_CASE_TEMPLATE("every read view sees exactly the acknowledged commits its bo
                       << gc_log.size() << " GC passes (" << versions_freed << " versions freed), last CommitId "
                       << last << ", " << std::chrono::duration_cast<std::chrono::milliseconds>(ran_for).count()
                       << " ms");
+  print_counts({{"campaign", "history"},
+                {"engine", doctest::toString<Db>().c_str()},
+                {"views", counts.views},
+                {"old_views", counts.old_views},
+                {"reads", counts.reads},
+                {"rereads", counts.rereads},
+                {"rereads_across_gc", counts.rereads_across_gc},
+                {"rereads_across_checkpoint", counts.rereads_across_checkpoint},
+                {"listings", counts.listings},
+                {"write_commits", writer_commits},
+                {"conflicts", conflict_count},
+                {"noop_deletes", noops},
+                {"checkpoints", checkpoint_log.size()},
+                {"gc_passes", gc_log.size()},
+                {"versions_freed", versions_freed},
+                {"last_commit_id", last},
+                {"seconds", std::chrono::duration<double>(ran_for).count()}});
   if (!violations.empty()) MESSAGE(violations.size() << " violations; the first ones:");
   for (std::size_t i = 0; i < violations.size() && i < 20; ++i) MESSAGE(violations[i]);
   CHECK(violations.size() == 0);

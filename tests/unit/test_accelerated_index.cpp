@@ -18,6 +18,8 @@
 
 #include <doctest/doctest.h>
 
+#include "support/scale.hpp"
+
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
@@ -48,12 +50,7 @@ namespace {
 
 using tiny_blocks_index = basic_accelerated_field_index<8>;
 
-double test_scale() {
-  const char* s = std::getenv("AERODB_SCALE");
-  if (!s) return 1.0;
-  const double v = std::strtod(s, nullptr);
-  return v > 0.0 && v <= 1.0 ? v : 1.0;
-}
+using aerodb_test::test_scale;
 
 std::size_t scaled(std::size_t n) {
   return std::max<std::size_t>(1, static_cast<std::size_t>(static_cast<double>(n) * test_scale()));

@@ -1,6 +1,6 @@
 // The behavioural suite: write semantics, read views, atomic batches, recovery and the
 // directory lock. Every case runs for every engine in AERODB_ENGINES.
-#include "support.hpp"
+#include "support/common.hpp"
 
 #include <sys/wait.h>
 #include <unistd.h>

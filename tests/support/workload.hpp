@@ -4,7 +4,7 @@
 // so two engines given the same workload must produce the same files and answers.
 #pragma once
 
-#include "support.hpp"
+#include "common.hpp"
 
 #include <optional>
 #include <random>
@@ -30,18 +30,15 @@ struct mixed_workload {
   state_map final_state;
 };
 
-inline mixed_workload make_mixed_workload(std::uint32_t seed, int data_steps) {
-  mixed_workload w;
-  auto& st = w.final_state;
-  w.steps.push_back(wl_schema{user_schema_v1});
-  w.steps.push_back(wl_collection{"users", "user"});
-  st["users"];
-  w.steps.push_back(wl_schema{item_schema_v1});
-  w.steps.push_back(wl_collection{"items", "item"});
-  st["items"];
-  w.steps.push_back(wl_index{"users", "age"});
-  std::mt19937 rng(seed);
-  int next_key = 0;
+// One random atomic batch over the documents in `st`, which it updates to the state after
+// the batch: one operation three times in four, else two to five; each an insert of a new
+// key "k<next_key>" (half of them, and whenever there is nothing else to do), an update
+// or a delete of an existing document of the collection `pick_collection()` names; no
+// document is touched twice. users documents have a name, an age and an address.city,
+// items documents a qty, all of schema version 1. The same rng state gives the same batch.
+template <class PickCollection>
+aerodb::write_batch random_batch(std::mt19937& rng, state_map& st, int& next_key,
+                                 PickCollection&& pick_collection) {
   auto pick_existing = [&](const std::string& c) -> std::string {
     auto& m = st[c];
     if (m.empty()) return {};
@@ -54,6 +51,45 @@ inline mixed_workload make_mixed_workload(std::uint32_t seed, int data_steps) {
     return R"({"_id":")" + id + R"(","name":"user )" + std::to_string(rng() % 1000) + R"(","age":)" +
            std::to_string(rng() % 100) + R"(,"address":{"city":"c)" + std::to_string(rng() % 7) + R"("}})";
   };
+  aerodb::write_batch ops;
+  const int n_ops = rng() % 4 == 0 ? 2 + static_cast<int>(rng() % 4) : 1;
+  std::set<std::pair<std::string, std::string>> touched;
+  for (int k = 0; k < n_ops; ++k) {
+    const std::string c = pick_collection();
+    const unsigned what = rng() % 10;
+    const std::string existing = pick_existing(c);
+    if (what < 5 || existing.empty() || touched.count({c, existing})) {
+      const std::string id = "k" + std::to_string(next_key++);
+      const std::string json = json_for(c, id);
+      ops.insert(c, 1, json);
+      st[c][id] = {1, json};
+      touched.insert({c, id});
+    } else if (what < 8) {
+      const std::string json = json_for(c, existing);
+      ops.update(c, existing, 1, json);
+      st[c][existing] = {1, json};
+      touched.insert({c, existing});
+    } else {
+      ops.remove(c, existing);
+      st[c].erase(existing);
+      touched.insert({c, existing});
+    }
+  }
+  return ops;
+}
+
+inline mixed_workload make_mixed_workload(std::uint32_t seed, int data_steps) {
+  mixed_workload w;
+  auto& st = w.final_state;
+  w.steps.push_back(wl_schema{user_schema_v1});
+  w.steps.push_back(wl_collection{"users", "user"});
+  st["users"];
+  w.steps.push_back(wl_schema{item_schema_v1});
+  w.steps.push_back(wl_collection{"items", "item"});
+  st["items"];
+  w.steps.push_back(wl_index{"users", "age"});
+  std::mt19937 rng(seed);
+  int next_key = 0;
   for (int i = 0; i < data_steps; ++i) {
     if (i == data_steps / 3) w.steps.push_back(wl_index{"users", "address.city"});
     if (i == data_steps / 4) w.steps.push_back(wl_index{"items", "qty"});
@@ -62,31 +98,7 @@ inline mixed_workload make_mixed_workload(std::uint32_t seed, int data_steps) {
     if (special == 1) { w.steps.push_back(wl_checkpoint{}); continue; }
     if (special == 2) { w.steps.push_back(wl_hold_view{}); continue; }
     if (special == 3) { w.steps.push_back(wl_release_view{}); continue; }
-    wl_batch b;
-    const int n_ops = rng() % 4 == 0 ? 2 + static_cast<int>(rng() % 4) : 1;
-    std::set<std::pair<std::string, std::string>> touched;
-    for (int k = 0; k < n_ops; ++k) {
-      const std::string c = rng() % 3 == 0 ? "items" : "users";
-      const unsigned what = rng() % 10;
-      const std::string existing = pick_existing(c);
-      if (what < 5 || existing.empty() || touched.count({c, existing})) {
-        const std::string id = "k" + std::to_string(next_key++);
-        const std::string json = json_for(c, id);
-        b.ops.insert(c, 1, json);
-        st[c][id] = {1, json};
-        touched.insert({c, id});
-      } else if (what < 8) {
-        const std::string json = json_for(c, existing);
-        b.ops.update(c, existing, 1, json);
-        st[c][existing] = {1, json};
-        touched.insert({c, existing});
-      } else {
-        b.ops.remove(c, existing);
-        st[c].erase(existing);
-        touched.insert({c, existing});
-      }
-    }
-    w.steps.push_back(std::move(b));
+    w.steps.push_back(wl_batch{random_batch(rng, st, next_key, [&] { return rng() % 3 == 0 ? "items" : "users"; })});
   }
   return w;
 }

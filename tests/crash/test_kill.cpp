@@ -26,7 +26,7 @@
 // 150 kills at AERODB_SCALE=1, scaled down by AERODB_SCALE but never below 50; 400 with
 // AERODB_LONG=1. SIGKILL leaves the page cache intact, so it cannot tear a write: torn
 // tails and lost unsynced data are the fault-injection crash sweeps' business.
-#include "support.hpp"
+#include "support/common.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
@@ -768,6 +768,22 @@ TEST_CASE("SIGKILL at random moments loses no acknowledged commit and recovers a
               static_cast<unsigned long long>(ks.checkpoints), static_cast<unsigned long long>(ks.gc_records),
               static_cast<unsigned long long>(ks.grouped_rounds), static_cast<unsigned long long>(ks.largest_group),
               static_cast<unsigned long long>(c.last));
+  print_counts({{"campaign", "process-kill"},
+                {"kills", ks.kills},
+                {"seconds", seconds},
+                {"kills_before_open", ks.before_ready},
+                {"kills_during_checkpoint", ks.during_checkpoint},
+                {"kills_during_gc", ks.during_gc},
+                {"kills_with_commits_in_flight", ks.with_writes_in_flight},
+                {"acknowledged_checked", cs.acks_checked},
+                {"in_flight_present", cs.in_flight_present},
+                {"in_flight_absent", cs.in_flight_absent},
+                {"torn_tails", ks.torn_tails},
+                {"checkpoints", ks.checkpoints},
+                {"gc_records", ks.gc_records},
+                {"grouped_rounds", ks.grouped_rounds},
+                {"largest_group", ks.largest_group},
+                {"last_commit_id", c.last}});
   CHECK(ks.kills >= 50);
   CHECK(cs.acks_checked == ks.acknowledged);
   CHECK(ks.grouped_rounds > 0);  // otherwise group commit was never exercised

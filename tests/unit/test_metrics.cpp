@@ -4,7 +4,7 @@
 // Passivity is shown two ways: a counter's type offers no way to read its value (checked
 // at compile time below), and a scan of every engine header finds no call that reads the
 // registry except the public metrics() accessor itself.
-#include "support.hpp"
+#include "support/common.hpp"
 
 #include <filesystem>
 #include <fstream>

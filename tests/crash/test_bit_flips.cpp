@@ -13,7 +13,7 @@
 //
 // The engine opening each damaged copy rotates through the policy matrix. AERODB_SCALE
 // sizes the sampled part; AERODB_LONG=1 flips every bit of every file.
-#include "workload.hpp"
+#include "support/workload.hpp"
 
 #include <cstdio>
 #include <cstdlib>
@@ -191,6 +191,14 @@ TEST_CASE("bit-flip sweep: every flip in a closed directory fails the open with 
   for (const auto& [k, c] : flips_per_kind)
     std::printf(" %s %llu;", k.c_str(), static_cast<unsigned long long>(c));
   std::printf(" (%zu segments, %zu files)\n", segments, sizes.size());
+  boost::json::object per_file_kind;
+  for (const auto& [k, c] : flips_per_kind) per_file_kind[k] = c;
+  print_counts({{"campaign", "bit-flips-closed"},
+                {"engines", matrix::size},
+                {"flips", flips},
+                {"flips_per_file_kind", per_file_kind},
+                {"segments", segments},
+                {"files", sizes.size()}});
   if (test_scale() >= 0.5) CHECK(flips >= 10000);
 }
 
@@ -285,6 +293,11 @@ TEST_CASE("bit-flip sweep: flips in a torn, unacknowledged final record") {
               "AERO_WAL_CORRUPTION\n",
               static_cast<unsigned long long>(flips), static_cast<unsigned long long>(discarded),
               static_cast<unsigned long long>(refused));
+  print_counts({{"campaign", "bit-flips-last-record"},
+                {"engines", matrix::size},
+                {"flips", flips},
+                {"torn_tails_discarded", discarded},
+                {"refused", refused}});
   CHECK(discarded > 0);
   CHECK(refused > 0);
 }

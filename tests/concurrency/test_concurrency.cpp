@@ -4,7 +4,7 @@
 //   - nothing above its bound is visible, and an atomic batch is seen whole or not at all;
 //   - each writer's inserts are seen as a prefix (CommitIds follow acknowledgment order);
 //   - reading the same view again gives the same answer.
-#include "support.hpp"
+#include "support/common.hpp"
 
 #include <atomic>
 #include <numeric>

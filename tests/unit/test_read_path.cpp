@@ -6,7 +6,7 @@
 //   - zero-copy reads return the version's own bytes, which stay valid after GC frees it;
 //   - the cache limit changes only how many decisions are kept, never an answer.
 // These run for every combination, so the baseline answers are checked alongside.
-#include "support.hpp"
+#include "support/common.hpp"
 
 using namespace aerodb;
 using namespace aerodb_test;

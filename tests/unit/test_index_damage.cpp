@@ -7,7 +7,7 @@
 //     in-memory damage would leave them.
 // Random queries (equality, ranges, sorts, limits; at the newest boundary and in read
 // views held at older ones) must return exactly what the baseline returns.
-#include "workload.hpp"
+#include "support/workload.hpp"
 
 #include <aerodb/index/accelerated_field_index.hpp>
 

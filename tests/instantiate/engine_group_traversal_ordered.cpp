@@ -1,8 +1,0 @@
-// Compiles the engine_group_traversal_ordered engine once, with optimization, for every test file (tests/engines.hpp).
-#define AERODB_INSTANTIATING
-#include "../engines.hpp"
-
-template class aerodb::basic_database<aerodb_test::engine_group_traversal_ordered::fsync_policy,
-                                      aerodb_test::engine_group_traversal_ordered::visibility_cache_policy,
-                                      aerodb_test::engine_group_traversal_ordered::index_policy>;
-template class aerodb::basic_read_view<aerodb_test::engine_group_traversal_ordered>;
