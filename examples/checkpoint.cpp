@@ -42,9 +42,9 @@ int main(int argc, char** argv) {
 
     auto cp = db.checkpoint();
     if (!cp) return fail(cp.error_value());
-    boundary = cp->id;
+    boundary = cp->commit;
     std::printf("checkpoint at CommitId %llu: %llu documents, %llu snapshot bytes, %llu WAL segments removed\n",
-                static_cast<unsigned long long>(cp->id), static_cast<unsigned long long>(cp->documents),
+                static_cast<unsigned long long>(cp->commit), static_cast<unsigned long long>(cp->documents),
                 static_cast<unsigned long long>(cp->snapshot_bytes),
                 static_cast<unsigned long long>(cp->segments_removed));
 

@@ -39,7 +39,7 @@ struct stop_at_first_visible {
     ++counters.version_chain_traversals;
     for (const auto& v : key.chain) {
       ++counters.versions_visited;
-      if (v.id <= bound) return &v;  // chains are ordered newest first
+      if (v.commit <= bound) return &v;  // chains are ordered newest first
     }
     return nullptr;
   }

@@ -77,7 +77,7 @@ int main(int argc, char** argv) {
     auto b = db.commit(batch);
     if (!b) return fail(b.error_value());
     std::printf("committed a batch of %zu operations at CommitId %llu\n", batch.size(),
-                static_cast<unsigned long long>(b->id));
+                static_cast<unsigned long long>(b->commit));
 
     auto view = db.read();
     std::printf("read view at CommitId %llu:\n", static_cast<unsigned long long>(view.bound()));

@@ -95,7 +95,7 @@ class basic_database {
                                                                open_options options = {}) {
     AERO_TRY(validate(options));
     std::unique_ptr<basic_database> db(new basic_database(std::move(dir), std::move(options)));
-    db->read_only_ = true;
+    db->is_snapshot_ = true;
     auto state_lock = db->store_.lock_exclusive();
     auto loaded = engine::recovery<IndexPolicy>::load_snapshot(
         *db->fs_, db->dir_, db->store_, format::snapshot_manifest_file_name(c), c, db->report_);
@@ -172,10 +172,10 @@ class basic_database {
   // Logs a GC record and frees the versions no open read view can see. Runs only when
   // called: never on a timer, never by itself.
   result<gc_outcome> gc() {
-    if (read_only_) return engine::snapshot_read_only_error();
+    if (is_snapshot_) return engine::snapshot_read_only_error();
     // Refused before anything else, as every write is: otherwise a GC with nothing to
     // collect would answer success, and one with something would reserve its floor.
-    if (!writable()) return engine::read_only_error();
+    if (!accepts_writes()) return engine::read_only_error();
     const auto serial = collector_.serialize();
     const auto choice = views_.reserve_floor(store_, [this](commit_id floor) {
       return engine::collector<IndexPolicy>::anything_to_collect(store_, floor);
@@ -185,8 +185,8 @@ class basic_database {
     req.type = format::record_type::gc;
     req.gc_floor = choice.floor;
     req.payload = format::encode_gc(choice.floor);
-    AERO_TRY_ASSIGN(commit_id id, submit(req));
-    req.gc_result.record = id;
+    AERO_TRY_ASSIGN(commit_id record, submit(req));
+    req.gc_result.record = record;
     return req.gc_result;
   }
 
@@ -194,9 +194,9 @@ class basic_database {
   // removes the WAL segments it covers (engine/checkpointer.hpp). Readers and writers go
   // on meanwhile (writers wait only while the image is copied in memory).
   result<checkpoint_outcome> checkpoint() {
-    if (read_only_) return engine::snapshot_read_only_error();
+    if (is_snapshot_) return engine::snapshot_read_only_error();
     const auto serial = checkpointer_.serialize();
-    if (!writable()) return engine::read_only_error();
+    if (!accepts_writes()) return engine::read_only_error();
     const read_view pin = read();  // holds GC back from the versions being written
     return engine::checkpointer<IndexPolicy>::write(*fs_, dir_, store_, pin.bound(), metrics_);
   }
@@ -207,24 +207,24 @@ class basic_database {
     write_batch b;
     b.insert(std::string(collection), schema_version, std::string(json));
     AERO_TRY_ASSIGN(batch_outcome out, commit(b));
-    return out.id;
+    return out.commit;
   }
 
-  // Replaces the whole document `id`; the new JSON must carry the same `_id`.
-  result<commit_id> update(std::string_view collection, std::string_view id, std::uint32_t schema_version,
+  // Replaces the whole document `doc_id`; the new JSON must carry the same `_id`.
+  result<commit_id> update(std::string_view collection, std::string_view doc_id, std::uint32_t schema_version,
                            std::string_view json) {
     write_batch b;
-    b.update(std::string(collection), std::string(id), schema_version, std::string(json));
+    b.update(std::string(collection), std::string(doc_id), schema_version, std::string(json));
     AERO_TRY_ASSIGN(batch_outcome out, commit(b));
-    return out.id;
+    return out.commit;
   }
 
   // Deleting a missing document is a no-op that writes nothing.
-  result<delete_outcome> remove(std::string_view collection, std::string_view id) {
+  result<delete_outcome> remove(std::string_view collection, std::string_view doc_id) {
     write_batch b;
-    b.remove(std::string(collection), std::string(id));
+    b.remove(std::string(collection), std::string(doc_id));
     AERO_TRY_ASSIGN(batch_outcome out, commit(b));
-    return delete_outcome{out.applied.at(0), out.id};
+    return delete_outcome{out.applied.at(0), out.commit};
   }
 
   // Commits every operation of `batch` as one CommitId, or none of them.
@@ -267,9 +267,9 @@ class basic_database {
   commit_id last_commit_id() const noexcept { return store_.published(); }
   commit_id oldest_readable() const noexcept { return store_.history_floor(); }
   // True for an instance opened by open_snapshot: it refuses every write.
-  bool read_only() const noexcept { return read_only_; }
+  bool is_snapshot() const noexcept { return is_snapshot_; }
   // Whether writes are accepted: false for a snapshot, and after a failed log write.
-  bool writable() const { return !read_only_ && pipeline_.accepts_writes(); }
+  bool accepts_writes() const { return !is_snapshot_ && pipeline_.accepts_writes(); }
   // Versions held in memory and the bytes of their documents.
   memory_stats memory() const noexcept { return store_.memory(); }
   const recovery_report& recovery() const noexcept { return report_; }
@@ -287,7 +287,7 @@ class basic_database {
         pipeline_(*fs_, dir_, options_.wal_segment_bytes, store_, metrics_) {}
 
   result<commit_id> submit(engine::commit_request& req) {
-    if (read_only_) return engine::snapshot_read_only_error();
+    if (is_snapshot_) return engine::snapshot_read_only_error();
     return pipeline_.submit(req);
   }
 
@@ -318,7 +318,7 @@ class basic_database {
   engine::checkpointer<IndexPolicy> checkpointer_;
   recovery_report report_;
   mutable metrics_registry metrics_;
-  bool read_only_ = false;  // an instance opened by open_snapshot
+  bool is_snapshot_ = false;  // an instance opened by open_snapshot
   pipeline_type pipeline_;  // after store_ and metrics_, which it is given
 };
 

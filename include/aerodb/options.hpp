@@ -3,6 +3,7 @@
 // Thread safety: plain values.
 #pragma once
 
+#include <aerodb/commit_id.hpp>
 #include <aerodb/document/limits.hpp>
 #include <aerodb/error.hpp>
 #include <aerodb/format/wal_format.hpp>
@@ -18,7 +19,6 @@
 
 namespace aerodb {
 
-using format::commit_id;
 
 struct recovery_progress {
   std::uint64_t bytes_done = 0;

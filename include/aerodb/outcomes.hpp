@@ -4,6 +4,7 @@
 // Thread safety: plain values.
 #pragma once
 
+#include <aerodb/commit_id.hpp>
 #include <aerodb/document/document.hpp>
 #include <aerodb/format/wal_format.hpp>
 #include <aerodb/query/plan.hpp>
@@ -14,7 +15,6 @@
 
 namespace aerodb {
 
-using format::commit_id;
 
 // A document as a read view sees it.
 struct versioned_document {
@@ -33,7 +33,7 @@ struct query_result {
 
 struct delete_outcome {
   bool deleted = false;
-  commit_id id = 0;  // 0 when nothing was deleted (and nothing was written)
+  commit_id commit = 0;  // 0 when nothing was deleted (and nothing was written)
 };
 
 struct gc_outcome {
@@ -44,7 +44,7 @@ struct gc_outcome {
 };
 
 struct checkpoint_outcome {
-  commit_id id = 0;                  // the snapshot's boundary C
+  commit_id commit = 0;              // the snapshot's boundary C
   std::uint64_t snapshot_bytes = 0;  // size of the data file
   std::uint64_t documents = 0;
   std::uint64_t segments_removed = 0;
@@ -57,7 +57,7 @@ struct memory_stats {
 };
 
 struct batch_outcome {
-  commit_id id = 0;            // 0 when every operation was a no-op delete
+  commit_id commit = 0;        // 0 when every operation was a no-op delete
   std::vector<bool> applied;   // per operation; false only for deletes of missing documents
 };
 

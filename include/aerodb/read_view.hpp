@@ -62,14 +62,14 @@ class basic_read_view {
 
   commit_id bound() const noexcept { return bound_; }
 
-  // The document `id` as of bound(), or nothing when absent or deleted.
-  result<std::optional<versioned_document>> get(std::string_view collection, std::string_view id) const {
+  // The document `doc_id` as of bound(), or nothing when absent or deleted.
+  result<std::optional<versioned_document>> get(std::string_view collection, std::string_view doc_id) const {
     read_path_counters counters;
     std::optional<versioned_document> out;
     {
       const auto reader = store_->read();
       AERO_TRY_ASSIGN(const auto* c, reader.collection_at(collection, bound_));
-      if (const auto* key = c->find_key(id)) out = path::materialize(state_, *key, bound_, counters);
+      if (const auto* key = c->find_key(doc_id)) out = path::materialize(state_, *key, bound_, counters);
     }
     metrics_->add(counters);
     return out;
@@ -118,8 +118,8 @@ class basic_read_view {
       // Sorted by the primary map's keys while they are pinned by the lock: asking each
       // document for its _id would decode it on every comparison.
       std::vector<std::pair<std::string_view, versioned_document>> keyed;
-      for (const auto& [id, key] : c->keys)
-        if (auto d = path::materialize(state_, *key, bound_, counters)) keyed.emplace_back(id, std::move(*d));
+      for (const auto& [doc_id, key] : c->keys)
+        if (auto d = path::materialize(state_, *key, bound_, counters)) keyed.emplace_back(doc_id, std::move(*d));
       std::sort(keyed.begin(), keyed.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
       docs.reserve(keyed.size());
       for (auto& k : keyed) docs.push_back(std::move(k.second));

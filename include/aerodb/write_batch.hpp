@@ -19,7 +19,7 @@ class write_batch {
   struct op {
     format::write_kind kind;
     std::string collection;
-    std::string id;  // update and remove
+    std::string doc_id;  // update and remove
     std::uint32_t schema_version = 0;
     std::string json;  // insert and update
   };
@@ -28,14 +28,14 @@ class write_batch {
                     std::move(json)});
     return *this;
   }
-  write_batch& update(std::string collection, std::string id, std::uint32_t schema_version,
+  write_batch& update(std::string collection, std::string doc_id, std::uint32_t schema_version,
                       std::string json) {
-    ops_.push_back({format::write_kind::update, std::move(collection), std::move(id),
+    ops_.push_back({format::write_kind::update, std::move(collection), std::move(doc_id),
                     schema_version, std::move(json)});
     return *this;
   }
-  write_batch& remove(std::string collection, std::string id) {
-    ops_.push_back({format::write_kind::remove, std::move(collection), std::move(id), 0, {}});
+  write_batch& remove(std::string collection, std::string doc_id) {
+    ops_.push_back({format::write_kind::remove, std::move(collection), std::move(doc_id), 0, {}});
     return *this;
   }
   const std::vector<op>& ops() const noexcept { return ops_; }

@@ -6,7 +6,7 @@ struct my_visibility {
   static const aerodb::mvcc::version* find_visible(view_state&, const aerodb::mvcc::key_entry& key,
                                                    aerodb::commit_id bound, aerodb::read_path_counters&) {
     for (const auto& v : key.chain)
-      if (v.id <= bound) return &v;
+      if (v.commit <= bound) return &v;
     return nullptr;
   }
 };

@@ -167,7 +167,7 @@ TEST_CASE("an fsync failure fails every commit of its group and the instance ref
           }
         });
       for (auto& t : threads) t.join();
-      CHECK_FALSE(db->writable());
+      CHECK_FALSE(db->accepts_writes());
       CHECK(others == 0);
       // The failing group failed whole (at least its one commit), and everything after
       // it was refused rather than retried.

@@ -350,20 +350,20 @@ TEST_CASE_TEMPLATE("every read view sees exactly the acknowledged commits its bo
                     std::to_string(planned.size()) + " operations");
         continue;
       }
-      if (r->id == 0) {  // deletes of documents already gone: nothing written
+      if (r->commit == 0) {  // deletes of documents already gone: nothing written
         ++noop_deletes[static_cast<std::size_t>(w)];
         for (std::size_t i = 0; i < planned.size(); ++i)
           if (r->applied[i] || planned[i].value)
             trouble.add("a commit without CommitId reports an applied write");
         continue;
       }
-      e.id = r->id;
+      e.id = r->commit;
       for (std::size_t i = 0; i < planned.size(); ++i) {
         if (!r->applied[i]) {
           if (planned[i].value) trouble.add("a put was reported not applied");
           continue;
         }
-        if (planned[i].value) planned[i].value->at = r->id;
+        if (planned[i].value) planned[i].value->at = r->commit;
         e.writes.push_back(planned[i]);
       }
       log.push_back(std::move(e));
@@ -531,7 +531,7 @@ TEST_CASE_TEMPLATE("every read view sees exactly the acknowledged commits its bo
         trouble.add("checkpoint failed: " + r.error_value().to_string());
         return;
       }
-      c.id = r->id;
+      c.id = r->commit;
       checkpoint_log.push_back(c);
       checkpoints.fetch_add(1);
       std::this_thread::sleep_for(std::chrono::milliseconds(2));

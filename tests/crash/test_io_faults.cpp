@@ -225,24 +225,24 @@ result<commit_id> run_step(Db& db, const step& s) {
         switch (op.kind) {
           case format::write_kind::insert: return db.insert(op.collection, op.schema_version, op.json);
           case format::write_kind::update:
-            return db.update(op.collection, op.id, op.schema_version, op.json);
+            return db.update(op.collection, op.doc_id, op.schema_version, op.json);
           case format::write_kind::remove: {
-            AERO_TRY_ASSIGN(delete_outcome d, db.remove(op.collection, op.id));
-            return d.deleted ? d.id : commit_id{0};
+            AERO_TRY_ASSIGN(delete_outcome d, db.remove(op.collection, op.doc_id));
+            return d.deleted ? d.commit : commit_id{0};
           }
         }
       }
       AERO_TRY_ASSIGN(batch_outcome out, db.commit(s.ops));
-      return out.id;
+      return out.commit;
     }
     case step::noop_remove: {
       AERO_TRY_ASSIGN(delete_outcome d, db.remove(s.a, s.b));
-      if (d.deleted || d.id != 0) return error(errc::internal_bug, "a missing document was deleted");
+      if (d.deleted || d.commit != 0) return error(errc::internal_bug, "a missing document was deleted");
       return commit_id{0};
     }
     case step::checkpoint: {
       AERO_TRY_ASSIGN(checkpoint_outcome out, db.checkpoint());
-      return out.id;
+      return out.commit;
     }
   }
   return error(errc::internal_bug, "unknown step");
@@ -251,7 +251,7 @@ result<commit_id> run_step(Db& db, const step& s) {
 std::string_view syscall_of(op_kind k) {
   switch (k) {
     case op_kind::open_append:
-    case op_kind::open_create_new: return "open";
+    case op_kind::open_create_or_truncate: return "open";
     case op_kind::append: return "write";
     case op_kind::sync: return "fdatasync";
     case op_kind::truncate: return "ftruncate";
@@ -319,7 +319,7 @@ void check_wal_error(const error& e, errc expected, const op_record& rec, int er
 template <class Db>
 void check_refuses_writes(Db& db, fault_injection_fs& fs, const script& s, commit_id acked) {
   const auto ops = fs.op_count();
-  CHECK_FALSE(db.writable());
+  CHECK_FALSE(db.accepts_writes());
   CHECK(db.last_commit_id() == acked);
   auto refused = [&](const auto& r, const std::string& what) {
     REQUIRE_FALSE_MESSAGE(r, what << " was accepted by an instance that must refuse writes");
@@ -386,7 +386,7 @@ void verify_restart(const std::shared_ptr<fault_injection_fs>& fs, const script&
     auto db = open_or_fail<aerodb::database>(data_dir, opts);
     CHECK(db->last_commit_id() == expected_last);
     CHECK(db->recovery().checkpoint == cp);
-    CHECK(db->writable());
+    CHECK(db->accepts_writes());
     check_model(*db, s, expected_last);
   }
   {
@@ -551,7 +551,7 @@ live_run run_live(const script& s, std::size_t first, bool opens, std::optional<
     REQUIRE_FALSE_MESSAGE(r, "the call met the injected fault but succeeded");
     if (st.kind == step::checkpoint) {
       check_io_error(r.error_value(), *hit, f->err);
-      CHECK(db->writable());
+      CHECK(db->accepts_writes());
       check_model(*db, s, run.acked);
       run.failed_checkpoint = st.id;
       // What a restart right now would load, for the failure matrix.
@@ -577,7 +577,7 @@ live_run run_live(const script& s, std::size_t first, bool opens, std::optional<
     // follows the open and the header write of that segment.
     const auto trace = fs.trace();
     const bool creating_segment = hit->kind == op_kind::sync && target >= before + 3 &&
-                                  trace.at(target - 3).kind == op_kind::open_create_new &&
+                                  trace.at(target - 3).kind == op_kind::open_create_or_truncate &&
                                   trace.at(target - 3).path == hit->path &&
                                   trace.at(target - 2).kind == op_kind::append;
     const errc expected = hit->kind == op_kind::sync && !creating_segment ? errc::wal_fsync_failed
@@ -585,9 +585,9 @@ live_run run_live(const script& s, std::size_t first, bool opens, std::optional<
     check_wal_error(r.error_value(), expected, *hit, f->err);
     run.in_flight_written = expected == errc::wal_fsync_failed;
     const bool header_write = hit->kind == op_kind::append && target >= before + 2 &&
-                              trace.at(target - 2).kind == op_kind::open_create_new;
+                              trace.at(target - 2).kind == op_kind::open_create_or_truncate;
     std::string role = "record";
-    if (hit->kind == op_kind::open_create_new) role = "new segment";
+    if (hit->kind == op_kind::open_create_or_truncate) role = "new segment";
     if (header_write || creating_segment) role = "new segment's header";
     if (hit->kind == op_kind::sync_dir) role = "directory, new segment's name";
     run.where = std::string(to_string(hit->kind)) + " (" + role + ", commit)";

@@ -225,21 +225,21 @@ void writer(accelerated_database& db, const reporter& out, const campaign& c, co
         if (!r) out.fail("insert: " + r.error_value().to_string());
         id = *r;
       } else if (w.kind == op_kind::update) {
-        auto r = db.update(op.collection, op.id, 1, op.json);
+        auto r = db.update(op.collection, op.doc_id, 1, op.json);
         if (!r) out.fail("update: " + r.error_value().to_string());
         id = *r;
       } else {
-        auto r = db.remove(op.collection, op.id);
+        auto r = db.remove(op.collection, op.doc_id);
         if (!r) out.fail("remove: " + r.error_value().to_string());
-        if (!r->deleted) out.fail("remove of " + op.id + " found nothing to delete");
-        id = r->id;
+        if (!r->deleted) out.fail("remove of " + op.doc_id + " found nothing to delete");
+        id = r->commit;
       }
     } else {
       auto r = db.commit(batch);
       if (!r) out.fail("batch: " + r.error_value().to_string());
       for (bool applied : r->applied)
         if (!applied) out.fail("a batch operation was a no-op");
-      id = r->id;
+      id = r->commit;
     }
     report ack{};
     ack.kind = report_kind::ack;
@@ -265,7 +265,7 @@ void maintenance(accelerated_database& db, const reporter& out, const round_plan
       auto c = db.checkpoint();
       if (!c) out.fail("checkpoint: " + c.error_value().to_string());
       r.kind = report_kind::checkpoint_end;
-      r.id = c->id;
+      r.id = c->commit;
       out.send(r);
     } else {
       // A read view held across the GC pins its floor while the writers go on, so the

@@ -109,7 +109,7 @@ decoded_data decode_data(std::span<const std::byte> in) {
   };
   v.on_document = [&](const format::document_entry& e) -> aerodb::result<void> {
     out.entries.push_back({format::snapshot_tag_document, e.committed_at, std::string(e.collection),
-                           std::string(e.id), e.schema_version,
+                           std::string(e.doc_id), e.schema_version,
                            std::vector<std::byte>(e.bytes.begin(), e.bytes.end())});
     return aerodb::ok();
   };
@@ -152,7 +152,7 @@ void check_data(std::span<const std::byte> in, const decoded_data& d) {
 
 void write_file(aerodb::testing::fault_injection_fs& fs, const std::string& path,
                 std::span<const std::byte> bytes) {
-  auto f = fs.open(path, aerodb::io::open_mode::create_new);
+  auto f = fs.open(path, aerodb::io::open_mode::create_or_truncate);
   require(f.has_value() && (*f)->append(bytes).has_value() && (*f)->sync().has_value(),
           "writing a file failed");
 }
@@ -222,7 +222,7 @@ void check_engine_load(std::span<const std::byte> in, const decoded_data& d) {
   auto cp = engine.checkpoint();
   require(cp.has_value(), "checkpoint after loading a snapshot failed",
           cp ? "" : cp.error_value().to_string());
-  require(cp->id == c, "checkpoint at another CommitId");
+  require(cp->commit == c, "checkpoint at another CommitId");
   const auto rewritten = fs->contents(aerodb::io::join(dir, data_name));
   const decoded_data again = decode_data(rewritten);
   require(again.status.has_value(), "the engine wrote a snapshot it cannot read");

@@ -101,7 +101,7 @@ read_outcome read(aerodb::testing::fault_injection_fs& fs, commit_id checkpoint)
       fs, dir, checkpoint,
       [&](const wal::wal_record& r) -> aerodb::result<void> {
         require(r.segment != nullptr, "record without a segment name");
-        records.push_back({r.type, r.id, *r.segment, r.offset,
+        records.push_back({r.type, r.commit, *r.segment, r.offset,
                            std::vector<std::byte>(r.payload.begin(), r.payload.end())});
         return aerodb::ok();
       },
@@ -237,7 +237,7 @@ class input_reader {
 
 void write_file(aerodb::testing::fault_injection_fs& fs, const std::string& name,
                 std::span<const std::byte> bytes) {
-  auto f = fs.open(aerodb::io::join(dir, name), aerodb::io::open_mode::create_new);
+  auto f = fs.open(aerodb::io::join(dir, name), aerodb::io::open_mode::create_or_truncate);
   require(f.has_value() && (*f)->append(bytes).has_value() && (*f)->sync().has_value(),
           "writing a segment file failed");
 }

@@ -160,7 +160,7 @@ void wal_seeds() {
     workload(*d.db);
     const auto cp = must(d.db->checkpoint(), "checkpoint");
     must(d.db->insert("users", 1, R"({"_id":"edsger","name":"Edsger","age":72})"), "insert");
-    seed(t, "engine_after_checkpoint", wal_files_input(static_cast<std::uint8_t>(cp.id), d.segments()));
+    seed(t, "engine_after_checkpoint", wal_files_input(static_cast<std::uint8_t>(cp.commit), d.segments()));
   }
   // Program mode (see fuzz_wal_reader.cpp): independent of the byte layout.
   const auto program = [&](const std::string& name, std::uint8_t checkpoint,

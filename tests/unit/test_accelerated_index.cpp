@@ -41,7 +41,7 @@ using index::bound;
 using index::ordered_field_index;
 using index::prefilter;
 using index::scalar_hash;
-using mvcc::commit_id;
+using aerodb::commit_id;
 
 static_assert(policies::field_index_like<accelerated_field_index>);
 static_assert(policies::field_index_like<basic_accelerated_field_index<8>>);
@@ -102,7 +102,7 @@ corpus make_corpus(int doc_count, int versions_per_doc) {
     // CommitIds overlap across documents (the same CommitId in several chains).
     for (int j = 0; j < versions_per_doc; ++j) {
       const auto id = static_cast<commit_id>(1 + j * 3 + as % 3);
-      doc.push(std::make_unique<mvcc::version>(id, schema_of(doc.id, id), mvcc::payload{}));
+      doc.push(std::make_unique<mvcc::version>(id, schema_of(doc.doc_id, id), mvcc::payload{}));
       c.versions.push_back(&doc.chain.front());
       c.owner.push_back(&doc);
       c.max_commit = std::max(c.max_commit, id);
@@ -169,7 +169,7 @@ struct pair_under_test {
   // The hits a prefilter keeps, in their order.
   static std::vector<hit> kept(std::vector<hit> hits, const prefilter& f) {
     std::erase_if(hits, [&](const hit& h) {
-      return !(h.second <= f.bound && schema_of(h.first->id, h.second) == f.schema_version);
+      return !(h.second <= f.bound && schema_of(h.first->doc_id, h.second) == f.schema_version);
     });
     return hits;
   }
@@ -269,7 +269,7 @@ TEST_CASE("accelerated index: equality lookups treat numerically equal keys as o
 
   SUBCASE("3 and 3.0") {
     ix.insert(scalar(3), a, a1);
-    CHECK(equal_sorted(ix, scalar(3.0)) == std::vector<hit>{{&a, a1.id}});
+    CHECK(equal_sorted(ix, scalar(3.0)) == std::vector<hit>{{&a, a1.commit}});
     ix.insert(scalar(3.0), a, a1);  // the same entry: (3.0, _id, CommitId) == (3, _id, CommitId)
     CHECK(ix.size() == 1);
     ix.insert(scalar(3.0), a, a2);
@@ -277,12 +277,12 @@ TEST_CASE("accelerated index: equality lookups treat numerically equal keys as o
     CHECK(equal_sorted(ix, scalar(3)).size() == 3);
     CHECK(equal_sorted(ix, scalar(3.0)) == equal_sorted(ix, scalar(3)));
     std::vector<hit> pre;
-    ix.for_equal_prefiltered(scalar(3.0), prefilter{a2.schema_version, a2.id},
+    ix.for_equal_prefiltered(scalar(3.0), prefilter{a2.schema_version, a2.commit},
                              [&](const mvcc::key_entry& d, commit_id v) { pre.emplace_back(&d, v); });
-    CHECK(std::count(pre.begin(), pre.end(), hit{&a, a2.id}) == 1);
+    CHECK(std::count(pre.begin(), pre.end(), hit{&a, a2.commit}) == 1);
     ix.erase(scalar(3.0), a, a1);
     ix.erase(scalar(3), a, a2);
-    CHECK(equal_sorted(ix, scalar(3.0)) == std::vector<hit>{{&b, b1.id}});
+    CHECK(equal_sorted(ix, scalar(3.0)) == std::vector<hit>{{&b, b1.commit}});
     ix.erase(scalar(3), a, a2);  // absent: a no-op
     CHECK(ix.size() == 1);
   }
@@ -292,9 +292,9 @@ TEST_CASE("accelerated index: equality lookups treat numerically equal keys as o
     ix.insert(scalar(two53 + 1), a, a1);
     CHECK(equal_sorted(ix, scalar(9007199254740992.0)).empty());
     ix.insert(scalar(9007199254740992.0), b, b1);
-    CHECK(equal_sorted(ix, scalar(two53)) == std::vector<hit>{{&b, b1.id}});
-    CHECK(equal_sorted(ix, scalar(two53 + 1)) == std::vector<hit>{{&a, a1.id}});
-    CHECK(range_of(ix, std::nullopt, std::nullopt) == std::vector<hit>{{&b, b1.id}, {&a, a1.id}});
+    CHECK(equal_sorted(ix, scalar(two53)) == std::vector<hit>{{&b, b1.commit}});
+    CHECK(equal_sorted(ix, scalar(two53 + 1)) == std::vector<hit>{{&a, a1.commit}});
+    CHECK(range_of(ix, std::nullopt, std::nullopt) == std::vector<hit>{{&b, b1.commit}, {&a, a1.commit}});
     CHECK(ix.count_range(bound{scalar(9007199254740992.0), false}, std::nullopt) == 1);
   }
 
@@ -314,11 +314,11 @@ TEST_CASE("accelerated index: equality lookups treat numerically equal keys as o
     ix.insert(scalar(big), a, a1);
     ix.insert(scalar(big + "t"), b, b1);
     ix.insert(scalar(true), a, a2);
-    CHECK(equal_sorted(ix, scalar(std::string(big))) == std::vector<hit>{{&a, a1.id}});
-    CHECK(equal_sorted(ix, scalar(big + "t")) == std::vector<hit>{{&b, b1.id}});
+    CHECK(equal_sorted(ix, scalar(std::string(big))) == std::vector<hit>{{&a, a1.commit}});
+    CHECK(equal_sorted(ix, scalar(big + "t")) == std::vector<hit>{{&b, b1.commit}});
     CHECK(equal_sorted(ix, scalar(1)).empty());  // true is not 1
-    CHECK(equal_sorted(ix, scalar(true)) == std::vector<hit>{{&a, a2.id}});
-    CHECK(range_of(ix, bound{scalar(big), false}, std::nullopt) == std::vector<hit>{{&b, b1.id}});
+    CHECK(equal_sorted(ix, scalar(true)) == std::vector<hit>{{&a, a2.commit}});
+    CHECK(range_of(ix, bound{scalar(big), false}, std::nullopt) == std::vector<hit>{{&b, b1.commit}});
   }
 
   SUBCASE("clear empties both structures") {

@@ -200,7 +200,7 @@ TEST_CASE_TEMPLATE("after a failed fsync the instance refuses writes; reopening 
   REQUIRE_FALSE(r);
   CHECK(r.code() == errc::wal_fsync_failed);
   CHECK(r.error_value().level() == severity::fatal);
-  CHECK_FALSE(f.db->writable());
+  CHECK_FALSE(f.db->accepts_writes());
   // Not acknowledged, not visible.
   CHECK(dump(*f.db) == before);
   CHECK(f.db->last_commit_id() == last);
@@ -220,7 +220,7 @@ TEST_CASE_TEMPLATE("after a failed fsync the instance refuses writes; reopening 
   open_options o;
   o.fs = f.fs;
   auto reopened = open_or_fail<Db>("/db", o);
-  CHECK(reopened->writable());
+  CHECK(reopened->accepts_writes());
   // The record was written before the failed fsync; whether it survives is for the log to
   // say. Here the file system kept it (no crash), so recovery finds it: never acknowledged,
   // but durable now, which the spec allows (the log decides).

@@ -62,7 +62,7 @@ TEST_CASE_TEMPLATE("recovery from checkpoint + log tail equals recovery from the
     const auto segments_before = wal_segments(*with_cp);
     auto cp = a->checkpoint();
     REQUIRE(cp);
-    CHECK(cp->id == a->last_commit_id());
+    CHECK(cp->commit == a->last_commit_id());
     CHECK(cp->documents == dump(*a)["users"].size() + dump(*a)["items"].size());
     CHECK(cp->segments_removed > 0);
     CHECK(wal_segments(*with_cp) < segments_before);
@@ -183,7 +183,7 @@ TEST_CASE("a checkpoint record naming a missing or corrupt snapshot is FATAL") {
     workload(*db, 0, 10);
     auto cp = db->checkpoint();
     REQUIRE(cp);
-    return std::pair{fs, cp->id};
+    return std::pair{fs, cp->commit};
   };
   SUBCASE("missing data file") {
     auto [fs, c] = make();
@@ -269,12 +269,12 @@ TEST_CASE_TEMPLATE("a snapshot opens read-only and answers like the database at 
   const auto expected = dump(at_boundary, {"users", "items"});
   workload(*db, 30, 10);  // the live database moves on
 
-  auto snap = Db::open_snapshot("/db", cp->id, with_fs(fs));
+  auto snap = Db::open_snapshot("/db", cp->commit, with_fs(fs));
   REQUIRE(snap);
-  CHECK((*snap)->read_only());
-  CHECK((*snap)->last_commit_id() == cp->id);
+  CHECK((*snap)->is_snapshot());
+  CHECK((*snap)->last_commit_id() == cp->commit);
   CHECK(dump(**snap) == expected);
   CHECK((*snap)->insert("items", 1, R"({"_id":"no","qty":1})").code() == errc::storage_read_only);
   CHECK((*snap)->checkpoint().code() == errc::storage_read_only);
-  CHECK(Db::open_snapshot("/db", cp->id + 1000, with_fs(fs)).code() == errc::snapshot_not_found);
+  CHECK(Db::open_snapshot("/db", cp->commit + 1000, with_fs(fs)).code() == errc::snapshot_not_found);
 }

@@ -37,7 +37,7 @@ TEST_CASE_TEMPLATE("CommitIds start at 1 and increase by one per commit", Db, AE
   auto d = db->remove("users", "a");
   REQUIRE(d);
   CHECK(d->deleted);
-  CHECK(d->id == 5);
+  CHECK(d->commit == 5);
   CHECK(db->last_commit_id() == 5);
 }
 
@@ -79,7 +79,7 @@ TEST_CASE_TEMPLATE("deleting a missing document writes nothing", Db, AERODB_ENGI
   auto r = db->remove("users", "nobody");
   REQUIRE(r);
   CHECK_FALSE(r->deleted);
-  CHECK(r->id == 0);
+  CHECK(r->commit == 0);
   CHECK(fs->op_count() == ops);
   CHECK(db->last_commit_id() == last);
 }
@@ -134,7 +134,7 @@ TEST_CASE_TEMPLATE("an atomic batch commits several collections under one Commit
       .remove("users", "missing");
   auto out = db->commit(b);
   REQUIRE(out);
-  CHECK(out->id == before.bound() + 1);
+  CHECK(out->commit == before.bound() + 1);
   CHECK(out->applied == std::vector<bool>{true, true, true, false});
 
   auto after = db->read();
@@ -142,7 +142,7 @@ TEST_CASE_TEMPLATE("an atomic batch commits several collections under one Commit
     auto r = after.get(c, id);
     REQUIRE(r);
     REQUIRE(r->has_value());
-    CHECK((*r)->committed_at == out->id);
+    CHECK((*r)->committed_at == out->commit);
   }
   // The earlier view sees none of it.
   CHECK_FALSE(before.get("users", "u1")->has_value());

@@ -49,7 +49,7 @@ std::string read_file(io::file_system& fs, const std::string& path) {
 
 void write_file(io::file_system& fs, const std::string& path, std::string_view text,
                 bool sync = true) {
-  auto f = fs.open(path, io::open_mode::create_new);
+  auto f = fs.open(path, io::open_mode::create_or_truncate);
   REQUIRE(f);
   REQUIRE((*f)->append(bytes(text)));
   if (sync) REQUIRE((*f)->sync());
@@ -86,7 +86,7 @@ TEST_CASE_TEMPLATE("append, read, size and truncate", Env, posix_env, fault_env)
   io::file_system& fs = env.fs;
   const std::string p = io::join(env.root, "data");
 
-  auto w = fs.open(p, io::open_mode::create_new);
+  auto w = fs.open(p, io::open_mode::create_or_truncate);
   REQUIRE(w);
   REQUIRE((*w)->append(bytes("hello")));
   REQUIRE((*w)->append(bytes(" world")));
@@ -114,13 +114,13 @@ TEST_CASE_TEMPLATE("append, read, size and truncate", Env, posix_env, fault_env)
     REQUIRE((*w)->append(bytes("!")));
     CHECK(read_file(fs, p) == std::string("hello\0\0!", 8));
   }
-  SUBCASE("append mode keeps content and appends; create_new truncates") {
+  SUBCASE("append mode keeps content and appends; create_or_truncate truncates") {
     w->reset();
     auto a = fs.open(p, io::open_mode::append);
     REQUIRE(a);
     REQUIRE((*a)->append(bytes("!")));
     CHECK(read_file(fs, p) == "hello world!");
-    auto c = fs.open(p, io::open_mode::create_new);
+    auto c = fs.open(p, io::open_mode::create_or_truncate);
     REQUIRE(c);
     CHECK(*(*c)->size() == 0);
     CHECK(read_file(fs, p).empty());
@@ -325,7 +325,7 @@ TEST_CASE("posix: errno names") {
 TEST_CASE("fault fs: unsynced data is dropped at a crash, synced data kept") {
   fault_injection_fs fs;
   REQUIRE(fs.create_dir("db"));
-  auto f = fs.open("db/wal", io::open_mode::create_new);
+  auto f = fs.open("db/wal", io::open_mode::create_or_truncate);
   REQUIRE(f);
   REQUIRE(fs.sync_dir("db"));
   REQUIRE((*f)->append(bytes("synced|")));
@@ -408,9 +408,9 @@ TEST_CASE("fault fs: tear_last_append keeps exactly k unsynced bytes, for every 
   const std::string unsynced = "0123456789";
   auto setup = [&](fault_injection_fs& fs) {
     REQUIRE(fs.create_dir("db"));
-    auto other = fs.open("db/other", io::open_mode::create_new);
+    auto other = fs.open("db/other", io::open_mode::create_or_truncate);
     REQUIRE(other);
-    auto f = fs.open("db/wal", io::open_mode::create_new);
+    auto f = fs.open("db/wal", io::open_mode::create_or_truncate);
     REQUIRE(f);
     REQUIRE(fs.sync_dir("db"));
     REQUIRE((*f)->append(bytes(durable)));
@@ -455,7 +455,7 @@ TEST_CASE("fault fs: independent_loss keeps a prefix of each file's unsynced byt
   auto setup = [&](fault_injection_fs& fs) {
     REQUIRE(fs.create_dir("db"));
     for (const auto& n : names) {
-      auto f = fs.open(n, io::open_mode::create_new);
+      auto f = fs.open(n, io::open_mode::create_or_truncate);
       REQUIRE(f);
       REQUIRE((*f)->append(bytes("head-" + n)));
       REQUIRE((*f)->sync());
@@ -526,7 +526,7 @@ TEST_CASE("fault fs: crash_after(n) makes op n+1 and later fail without effect")
   CHECK(fs.contents("db/wal") == bytes("kept"));
 
   CHECK(!fs.rename("db/wal", "db/wal2"));
-  CHECK(!fs.open("db/new", io::open_mode::create_new));
+  CHECK(!fs.open("db/new", io::open_mode::create_or_truncate));
   CHECK(!fs.create_dir("db2"));
   CHECK(!fs.lock("db/LOCK"));
   CHECK(!(*f)->sync());
@@ -542,7 +542,7 @@ TEST_CASE("fault fs: crash_after(n) makes op n+1 and later fail without effect")
 
   fs.crash();  // reboot: faults are cleared
   CHECK(fs.create_dir("db2"));
-  CHECK(fs.open("db/new", io::open_mode::create_new));
+  CHECK(fs.open("db/new", io::open_mode::create_or_truncate));
 }
 
 TEST_CASE("fault fs: fail_op(k, ENOSPC) fails op k once, with details, and no effect") {
@@ -602,7 +602,7 @@ TEST_CASE("fault fs: flip_bit flips exactly one bit, everywhere") {
 TEST_CASE("fault fs: handles and locks from before a crash are dead") {
   fault_injection_fs fs;
   REQUIRE(fs.create_dir("db"));
-  auto w = fs.open("db/f", io::open_mode::create_new);
+  auto w = fs.open("db/f", io::open_mode::create_or_truncate);
   REQUIRE(w);
   REQUIRE(fs.sync_dir("db"));
   auto r = fs.open("db/f", io::open_mode::read);
@@ -634,7 +634,7 @@ TEST_CASE("fault fs: handles and locks from before a crash are dead") {
 TEST_CASE("fault fs: trace records every mutating op and only those") {
   fault_injection_fs fs;
   REQUIRE(fs.create_dir("db//"));
-  auto f = fs.open("db/a", io::open_mode::create_new);
+  auto f = fs.open("db/a", io::open_mode::create_or_truncate);
   REQUIRE(f);
   REQUIRE((*f)->append(bytes("12345")));
   REQUIRE((*f)->sync());
@@ -656,7 +656,7 @@ TEST_CASE("fault fs: trace records every mutating op and only those") {
   CHECK(!fs.remove("db/b"));  // failed calls count too
 
   const std::vector<op_kind> expected{
-      op_kind::create_dir,  op_kind::open_create_new, op_kind::append,   op_kind::sync,
+      op_kind::create_dir,  op_kind::open_create_or_truncate, op_kind::append,   op_kind::sync,
       op_kind::truncate,    op_kind::rename,          op_kind::sync_dir, op_kind::lock,
       op_kind::open_append, op_kind::remove,          op_kind::remove};
   const auto trace = fs.trace();
@@ -694,7 +694,7 @@ TEST_CASE("fault fs: many threads may use it at once") {
   std::vector<std::thread> workers;
   for (int t = 0; t < threads; ++t) {
     workers.emplace_back([&fs, t] {
-      auto f = fs.open("db/f" + std::to_string(t), io::open_mode::create_new);
+      auto f = fs.open("db/f" + std::to_string(t), io::open_mode::create_or_truncate);
       if (!f) return;
       for (int i = 0; i < appends; ++i) (void)(*f)->append(bytes("ab"));
       (void)(*f)->sync();

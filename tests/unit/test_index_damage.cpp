@@ -70,7 +70,7 @@ class corrupted_index : public index::accelerated_field_index {
 
  private:
   static std::optional<scalar> bogus_key(const mvcc::key_entry& doc, const mvcc::version& v) {
-    const auto h = std::hash<std::string>{}(doc.id) ^ (v.id * 0x9e3779b97f4a7c15ULL);
+    const auto h = std::hash<std::string>{}(doc.doc_id) ^ (v.commit * 0x9e3779b97f4a7c15ULL);
     if (h % 3 != 0) return std::nullopt;
     if (h % 2) return scalar(static_cast<std::int64_t>((h >> 8) % 100));  // a plausible wrong value
     return scalar("c" + std::to_string((h >> 8) % 7));

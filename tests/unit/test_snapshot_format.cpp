@@ -126,7 +126,7 @@ fmt::snapshot_visitor collector(collected& out) {
   v.on_document = [&out](const fmt::document_entry& e) {
     out.lines.push_back("document " + std::to_string(e.committed_at) + " " +
                         std::string(e.collection) + " v" + std::to_string(e.schema_version) + " " +
-                        std::string(e.id) + " " + to_hex(e.bytes));
+                        std::string(e.doc_id) + " " + to_hex(e.bytes));
     return ok();
   };
   return v;

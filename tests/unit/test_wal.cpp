@@ -48,7 +48,7 @@ std::shared_ptr<testing::fault_injection_fs> make_log(int n) {
 const std::string seg1 = dir + "/" + fmt::segment_file_name(1);
 
 void rewrite(testing::fault_injection_fs& fs, const std::string& path, const fmt::byte_buffer& bytes) {
-  auto f = fs.open(path, io::open_mode::create_new);
+  auto f = fs.open(path, io::open_mode::create_or_truncate);
   REQUIRE(f);
   REQUIRE((*f)->append(bytes));
   REQUIRE((*f)->sync());
@@ -63,7 +63,7 @@ void append_raw(testing::fault_injection_fs& fs, const std::string& path, std::s
 
 result<wal::scan_result> scan(testing::fault_injection_fs& fs, std::vector<fmt::commit_id>* ids = nullptr) {
   return wal::read_wal(fs, dir, 0, [&](const wal::wal_record& r) -> result<void> {
-    if (ids) ids->push_back(r.id);
+    if (ids) ids->push_back(r.commit);
     return ok();
   });
 }

@@ -63,7 +63,7 @@ class checkpointer {
                                           metrics_registry& metrics) {
     const auto started = std::chrono::steady_clock::now();
     checkpoint_outcome out;
-    out.id = c;
+    out.commit = c;
 
     format::snapshot_encoder enc(c);
     AERO_TRY(encode_image(enc, store, c, out.documents));
@@ -113,13 +113,13 @@ class checkpointer {
       std::vector<const mvcc::key_entry*> keys;
       keys.reserve(coll->keys.size());
       for (const auto& [id, key] : coll->keys) keys.push_back(key.get());
-      std::sort(keys.begin(), keys.end(), [](const auto* a, const auto* b) { return a->id < b->id; });
+      std::sort(keys.begin(), keys.end(), [](const auto* a, const auto* b) { return a->doc_id < b->doc_id; });
       for (const auto* key : keys) {
         const mvcc::version* v = nullptr;
         for (const auto& candidate : key->chain)
-          if (candidate.id <= c) { v = &candidate; break; }  // chains are newest first
+          if (candidate.commit <= c) { v = &candidate; break; }  // chains are newest first
         if (!v || v->tombstone()) continue;
-        AERO_TRY(enc.add_document(v->id, name, v->schema_version, v->data.bytes()));
+        AERO_TRY(enc.add_document(v->commit, name, v->schema_version, v->data.bytes()));
         ++documents;
       }
     }

@@ -91,7 +91,7 @@ result<commit_request> prepare_batch(const write_batch& batch, const open_option
       if (batch.size() > 1) return std::move(e).with("batch_op", std::to_string(index));
       return e;
     };
-    prepared_op p{op.kind, op.collection, op.id, op.schema_version, nullptr};
+    prepared_op p{op.kind, op.collection, op.doc_id, op.schema_version, nullptr};
     const schema* s = nullptr;
     {
       auto lock = store.lock_shared();
@@ -110,7 +110,7 @@ result<commit_request> prepare_batch(const write_batch& batch, const open_option
       }
     }
     if (op.kind == format::write_kind::remove) {
-      if (auto r = check_id_argument(op.id, options.limits); !r) return at(std::move(r).error_value());
+      if (auto r = check_id_argument(op.doc_id, options.limits); !r) return at(std::move(r).error_value());
     } else {
       auto value = parse_json(op.json, options.limits);
       if (!value) return at(std::move(value).error_value());
@@ -120,10 +120,10 @@ result<commit_request> prepare_batch(const write_batch& batch, const open_option
       if (!doc) return at(std::move(doc).error_value());
       std::string doc_id(doc->id());
       if (op.kind == format::write_kind::update) {
-        if (auto r = check_id_argument(op.id, options.limits); !r) return at(std::move(r).error_value());
-        if (doc_id != op.id)
+        if (auto r = check_id_argument(op.doc_id, options.limits); !r) return at(std::move(r).error_value());
+        if (doc_id != op.doc_id)
           return at(error(errc::document_id_immutable, "an update cannot change a document's _id",
-                          {{"_id", op.id}, {"new_id", doc_id}}));
+                          {{"_id", op.doc_id}, {"new_id", doc_id}}));
       }
       p.doc_id = std::move(doc_id);
       p.doc = doc->buffer();

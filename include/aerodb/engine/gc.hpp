@@ -102,7 +102,7 @@ class collector {
     for (const auto& [name, c] : store.catalog().collections())
       for (const auto& [id, key] : c->keys) {
         auto it = key->chain.begin();
-        while (it != key->chain.end() && it->id > floor) ++it;
+        while (it != key->chain.end() && it->commit > floor) ++it;
         if (it != key->chain.end() && std::next(it) != key->chain.end()) return true;
       }
     return false;
@@ -116,7 +116,7 @@ class collector {
     for (auto& [name, c] : store.catalog().collections()) {
       for (auto& [id, key] : c->keys) {
         auto it = key->chain.begin();
-        while (it != key->chain.end() && it->id > floor) ++it;
+        while (it != key->chain.end() && it->commit > floor) ++it;
         if (it == key->chain.end()) continue;
         // `it` is what a view at the floor sees: keep it, free what follows.
         for (auto old = std::next(it); old != key->chain.end(); ++old) {

@@ -49,7 +49,7 @@ struct indexer {
   static void index_commit(collection_state& c, const mvcc::key_entry& key, commit_id commit) {
     const mvcc::version* mine = nullptr;
     for (const auto& v : key.chain)
-      if (v.id == commit) { mine = &v; break; }
+      if (v.commit == commit) { mine = &v; break; }
     for (auto& [path, ix] : c.indexes)
       if (auto k = key_of(*mine, path)) ix->entries.insert(*k, key, *mine);
   }
@@ -80,8 +80,8 @@ struct indexer {
         if (auto k = key_of(v, path)) all.push_back({std::move(*k), key.get(), &v});
     std::sort(all.begin(), all.end(), [](const pending& a, const pending& b) {
       if (const auto cmp = a.key <=> b.key; cmp != 0) return cmp < 0;
-      if (const int cmp = a.doc->id.compare(b.doc->id); cmp != 0) return cmp < 0;
-      return a.v->id < b.v->id;
+      if (const int cmp = a.doc->doc_id.compare(b.doc->doc_id); cmp != 0) return cmp < 0;
+      return a.v->commit < b.v->commit;
     });
     for (const auto& p : all) ix.entries.insert(p.key, *p.doc, *p.v);
     metrics.index_rebuild_count.add();

@@ -33,7 +33,7 @@ struct read_path {
       bytes = std::make_shared<const mvcc::payload::buffer>(v.data.bytes().begin(), v.data.bytes().end());
       ++counters.materialization_copies;
     }
-    return versioned_document{document(std::move(bytes)), v.schema_version, v.id};
+    return versioned_document{document(std::move(bytes)), v.schema_version, v.commit};
   }
 
   // The document `key` holds as a view at `bound` sees it; nothing when absent or deleted.

@@ -113,7 +113,7 @@ struct recovery {
       auto* coll = store.catalog().find_collection(e.collection);
       if (!coll || e.committed_at > c || e.schema_version == 0) return corrupt("bad document entry");
       auto buf = std::make_shared<const mvcc::payload::buffer>(e.bytes.begin(), e.bytes.end());
-      store.link(*coll, std::string(e.id), e.committed_at, format::write_kind::insert, e.schema_version,
+      store.link(*coll, std::string(e.doc_id), e.committed_at, format::write_kind::insert, e.schema_version,
                  std::move(buf));
       ++report.snapshot_documents;
       return ok();
@@ -127,10 +127,10 @@ struct recovery {
     auto corrupt = [&](std::string why) {
       return error(errc::wal_corruption, "a checksummed log record cannot be applied: " + why,
                    {{"segment", *r.segment}, {"offset", std::to_string(r.offset)},
-                    {"commit_id", std::to_string(r.id)}});
+                    {"commit_id", std::to_string(r.commit)}});
     };
     auto apply = [&](catalog_change change) -> result<void> {
-      if (auto a = store.catalog().apply(change, r.id); !a)
+      if (auto a = store.catalog().apply(change, r.commit); !a)
         return corrupt("the record contradicts the catalog: " + a.error_value().message());
       return ok();
     };
@@ -152,7 +152,7 @@ struct recovery {
       }
       case format::record_type::gc: {
         auto floor = format::decode_gc(r.payload);
-        if (!floor || *floor >= r.id) return corrupt("bad gc record");
+        if (!floor || *floor >= r.commit) return corrupt("bad gc record");
         collector<IndexPolicy>::collect(store, *floor);
         return ok();
       }
@@ -166,10 +166,10 @@ struct recovery {
           if (op.kind != format::write_kind::remove) {
             auto doc = document::from_bytes(std::vector<std::byte>(op.document.begin(), op.document.end()));
             if (!doc) return corrupt("bad document: " + doc.error_value().message());
-            if (doc->id() != op.id) return corrupt("document _id differs from the key");
+            if (doc->id() != op.doc_id) return corrupt("document _id differs from the key");
             buf = doc->buffer();
           }
-          store.link(*c, op.id, r.id, op.kind, op.schema_version, std::move(buf));
+          store.link(*c, op.doc_id, r.commit, op.kind, op.schema_version, std::move(buf));
         }
         return ok();
       }

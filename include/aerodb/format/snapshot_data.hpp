@@ -122,7 +122,7 @@ struct document_entry {
   std::string_view collection;
   std::uint32_t schema_version = 0;
   std::span<const std::byte> bytes;  // passed check_encoded_document
-  std::string_view id;               // the document's `_id`, inside `bytes`
+  std::string_view doc_id;           // the document's `_id`, inside `bytes`
 };
 
 // Raw appenders: no checks at all. REQUIRES: every string fits its length field. Use
@@ -160,7 +160,7 @@ inline void append_index_entry(byte_buffer& out, const index_entry& e) {
   put_bytes(out, e.path);
 }
 
-// `e.id` is not written: it lives inside the document bytes.
+// `e.doc_id` is not written: it lives inside the document bytes.
 inline void append_document_entry(byte_buffer& out, const document_entry& e) {
   out.push_back(std::byte{snapshot_tag_document});
   put_le<std::uint64_t>(out, e.committed_at);
@@ -503,8 +503,8 @@ inline result<void> read_snapshot_data(std::span<const std::byte> bytes,
               .with("cause", r.error_value().message());
         const auto id = encoded_document_id(e.bytes);
         if (!id) return data_corrupt(doc_at, "document without a string _id");
-        e.id = *id;
-        if (!in_order(e.collection, e.id)) return data_corrupt(entry_at, "documents out of order");
+        e.doc_id = *id;
+        if (!in_order(e.collection, e.doc_id)) return data_corrupt(entry_at, "documents out of order");
         AERO_TRY(snapshot_detail::deliver(visitor.on_document, e));
         break;
       }

@@ -139,7 +139,7 @@ struct record_header {
   std::uint32_t payload_length = 0;
   std::uint8_t type = 0;
   bool reserved_zero = true;
-  commit_id id = 0;
+  commit_id commit = 0;
 };
 
 // REQUIRES: `at` points to record_header_size readable bytes.
@@ -151,19 +151,19 @@ inline record_header decode_record_header(const std::byte* at) {
   h.payload_length = load_le<std::uint32_t>(at + 8);
   h.type = std::to_integer<std::uint8_t>(at[12]);
   h.reserved_zero = at[13] == std::byte{0} && at[14] == std::byte{0} && at[15] == std::byte{0};
-  h.id = load_le<std::uint64_t>(at + 16);
+  h.commit = load_le<std::uint64_t>(at + 16);
   return h;
 }
 
 // Appends one framed record to `out`; `payload_crc` is crc32c::value(payload), computed
 // by the caller (possibly on another thread, before the CommitId was assigned).
-inline void append_record(byte_buffer& out, record_type type, commit_id id,
+inline void append_record(byte_buffer& out, record_type type, commit_id commit,
                           std::span<const std::byte> payload, std::uint32_t payload_crc) {
   std::array<std::byte, record_header_size> h{};
   store_le<std::uint32_t>(h.data() + 4, payload_crc);
   store_le<std::uint32_t>(h.data() + 8, static_cast<std::uint32_t>(payload.size()));
   h[12] = static_cast<std::byte>(type);
-  store_le<std::uint64_t>(h.data() + 16, id);
+  store_le<std::uint64_t>(h.data() + 16, commit);
   store_le<std::uint32_t>(h.data(), crc32c::value(std::span(h).subspan(4)));
   out.insert(out.end(), h.begin(), h.end());
   out.insert(out.end(), payload.begin(), payload.end());
@@ -240,7 +240,7 @@ enum class write_kind : std::uint8_t { insert = 1, update = 2, remove = 3 };
 struct write_op_record {
   write_kind kind = write_kind::insert;
   std::string collection;
-  std::string id;
+  std::string doc_id;
   std::uint32_t schema_version = 0;
   std::span<const std::byte> document;  // points into the payload being decoded or encoded
 };
@@ -252,8 +252,8 @@ inline void encode_write_op(byte_buffer& out, const write_op_record& op) {
   out.push_back(static_cast<std::byte>(op.kind));
   put_le<std::uint16_t>(out, static_cast<std::uint16_t>(op.collection.size()));
   put_bytes(out, op.collection);
-  put_le<std::uint16_t>(out, static_cast<std::uint16_t>(op.id.size()));
-  put_bytes(out, op.id);
+  put_le<std::uint16_t>(out, static_cast<std::uint16_t>(op.doc_id.size()));
+  put_bytes(out, op.doc_id);
   if (op.kind != write_kind::remove) {
     put_le<std::uint32_t>(out, op.schema_version);
     put_le<std::uint32_t>(out, static_cast<std::uint32_t>(op.document.size()));
@@ -282,7 +282,7 @@ inline std::optional<std::vector<write_op_record>> decode_write_batch(
     if (!c.read(n) || !c.read_string(n, s)) return std::nullopt;
     op.collection = std::string(s);
     if (!c.read(n) || !c.read_string(n, s)) return std::nullopt;
-    op.id = std::string(s);
+    op.doc_id = std::string(s);
     if (op.kind != write_kind::remove) {
       std::uint32_t len = 0;
       if (!c.read(op.schema_version) || !c.read(len) || !c.read_bytes(len, op.document))

@@ -36,7 +36,7 @@
 // lazily built caches), so any number of readers may run at once.
 #pragma once
 
-#include <aerodb/format/wal_format.hpp>
+#include <aerodb/commit_id.hpp>
 #include <aerodb/index/blocked_sorted_slots.hpp>
 #include <aerodb/index/composite_postings.hpp>
 #include <aerodb/index/field_index.hpp>
@@ -87,12 +87,12 @@ class basic_accelerated_field_index {
   ~basic_accelerated_field_index() = default;
 
   void insert(const scalar& key, const mvcc::key_entry& doc, const mvcc::version& v) {
-    add(key, doc, v.id, v.schema_version);
+    add(key, doc, v.commit, v.schema_version);
   }
 
   // Erasing an absent entry is a no-op. Matches by (key, _id, CommitId) like the baseline.
   void erase(const scalar& key, const mvcc::key_entry& doc, const mvcc::version& v) {
-    ordered_.erase(key, doc, v.id, [&](const typename slots::slot& gone) {
+    ordered_.erase(key, doc, v.commit, [&](const typename slots::slot& gone) {
       composite_.remove_posting(*gone.key, composite_postings::posting{gone.doc, gone.version},
                                 gone.schema_version);
     });

@@ -40,7 +40,7 @@
 // built caches), so any number of readers may run at once.
 #pragma once
 
-#include <aerodb/format/wal_format.hpp>
+#include <aerodb/commit_id.hpp>
 #include <aerodb/index/field_index.hpp>
 #include <aerodb/index/scalar.hpp>
 #include <aerodb/mvcc/version.hpp>
@@ -181,7 +181,7 @@ class blocked_sorted_slots {
       reserve_blocks(1);
       insert_block(0, std::move(first), 0);
     }
-    const entry_probe probe{key, abbreviate(key), doc.id, version};
+    const entry_probe probe{key, abbreviate(key), doc.doc_id, version};
     std::size_t b = first_block_not_before(probe);
     if (b == blocks_.size()) b = blocks_.size() - 1;  // after every entry: append to the last block
     std::size_t off = offset_not_before(b, probe);
@@ -236,7 +236,7 @@ class blocked_sorted_slots {
   // so that the owner can let go of what the slot pointed at.
   template <class Released>
   void erase(const scalar& key, const mvcc::key_entry& doc, commit_id version, Released&& released) {
-    const entry_probe probe{key, abbreviate(key), doc.id, version};
+    const entry_probe probe{key, abbreviate(key), doc.doc_id, version};
     const std::size_t b = first_block_not_before(probe);
     if (b == blocks_.size()) return;
     const std::size_t off = offset_not_before(b, probe);
@@ -342,7 +342,7 @@ class blocked_sorted_slots {
   struct entry_probe {
     const scalar& key;
     abbreviation abbr;
-    std::string_view id;
+    std::string_view doc_id;
     commit_id version;
   };
 
@@ -370,7 +370,7 @@ class blocked_sorted_slots {
 
   static int compare_tied(const slot& s, const entry_probe& p) {
     if (const int c = compare_keys(*s.key, p.key); c != 0) return c;
-    if (const int c = std::string_view(s.doc->id).compare(p.id); c != 0) return c < 0 ? -1 : 1;
+    if (const int c = std::string_view(s.doc->doc_id).compare(p.doc_id); c != 0) return c < 0 ? -1 : 1;
     return s.version < p.version ? -1 : s.version > p.version ? 1 : 0;
   }
 

@@ -30,7 +30,7 @@
 // of readers may run at once.
 #pragma once
 
-#include <aerodb/format/wal_format.hpp>
+#include <aerodb/commit_id.hpp>
 #include <aerodb/index/field_index.hpp>
 #include <aerodb/index/scalar.hpp>
 #include <aerodb/index/scalar_hash.hpp>

@@ -14,7 +14,7 @@
 // under the shared one.
 #pragma once
 
-#include <aerodb/format/wal_format.hpp>
+#include <aerodb/commit_id.hpp>
 #include <aerodb/index/scalar.hpp>
 #include <aerodb/mvcc/version.hpp>
 
@@ -26,7 +26,6 @@
 
 namespace aerodb::index {
 
-using format::commit_id;
 
 // `doc` points at the key's version chain (key entries live as long as the database), so
 // a candidate needs no lookup by _id and an entry holds no copy of it.
@@ -34,7 +33,7 @@ struct entry {
   scalar key;
   const mvcc::key_entry* doc = nullptr;
   commit_id version = 0;
-  std::string_view id() const noexcept { return doc->id; }
+  std::string_view doc_id() const noexcept { return doc->doc_id; }
 };
 
 // One end of a key range.
@@ -57,10 +56,10 @@ struct prefilter {
 class ordered_field_index {
  public:
   void insert(const scalar& key, const mvcc::key_entry& doc, const mvcc::version& v) {
-    entries_.insert(entry{key, &doc, v.id});
+    entries_.insert(entry{key, &doc, v.commit});
   }
   void erase(const scalar& key, const mvcc::key_entry& doc, const mvcc::version& v) {
-    entries_.erase(entry{key, &doc, v.id});
+    entries_.erase(entry{key, &doc, v.commit});
   }
   std::size_t size() const noexcept { return entries_.size(); }
   void clear() noexcept { entries_.clear(); }
@@ -86,7 +85,7 @@ class ordered_field_index {
     using is_transparent = void;
     bool operator()(const entry& a, const entry& b) const {
       if (auto c = a.key <=> b.key; c != 0) return c < 0;
-      if (auto c = a.id().compare(b.id()); c != 0) return c < 0;
+      if (auto c = a.doc_id().compare(b.doc_id()); c != 0) return c < 0;
       return a.version < b.version;
     }
     // Comparisons with a bare key: an entry is "less" than key k when its key is.

@@ -19,7 +19,7 @@ inline result<void> write_file_durably(file_system& fs, const std::string& dir, 
                                        std::span<const std::byte> bytes) {
   const std::string tmp = join(dir, name + ".tmp");
   {
-    AERO_TRY_ASSIGN(auto f, fs.open(tmp, open_mode::create_new));
+    AERO_TRY_ASSIGN(auto f, fs.open(tmp, open_mode::create_or_truncate));
     AERO_TRY(f->append(bytes));
     AERO_TRY(f->sync());
   }

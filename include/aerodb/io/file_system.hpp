@@ -31,7 +31,7 @@ namespace aerodb::io {
 enum class open_mode : std::uint8_t {
   read,        // existing file, reads only; AERO_STORAGE_NOT_FOUND when missing
   append,      // existing file, or a new empty one; appends go to the end
-  create_new,  // a new empty file; an existing one is truncated to zero
+  create_or_truncate,  // a new empty file, or an existing one truncated to zero
 };
 
 class file {

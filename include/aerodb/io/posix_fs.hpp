@@ -146,7 +146,7 @@ inline std::string quoted(const std::string& path) { return "\"" + path + "\""; 
 
 }  // namespace posix_detail
 
-// A descriptor-backed file. Opened in append or create_new mode it is write-only, so
+// A descriptor-backed file. Opened in append or create_or_truncate mode it is write-only, so
 // read_at fails with EBADF; open the file again in read mode to read it.
 class posix_file final : public file {
  public:
@@ -279,7 +279,7 @@ class posix_file_system final : public file_system {
         flags |= O_WRONLY | O_CREAT | O_APPEND;
         purpose = "appending";
         break;
-      case open_mode::create_new:
+      case open_mode::create_or_truncate:
         // O_APPEND here too: without it a write after truncate() lands at the old file
         // offset, leaving a hole, instead of at the end as file::append promises.
         flags |= O_WRONLY | O_CREAT | O_TRUNC | O_APPEND;

@@ -14,6 +14,7 @@
 // and traversed under its shared lock.
 #pragma once
 
+#include <aerodb/commit_id.hpp>
 #include <aerodb/format/wal_format.hpp>
 
 #include <boost/intrusive/slist.hpp>
@@ -26,7 +27,6 @@
 
 namespace aerodb::mvcc {
 
-using format::commit_id;
 
 class payload {
  public:
@@ -47,13 +47,13 @@ class payload {
 
 struct version : boost::intrusive::slist_base_hook<> {
   version(commit_id c, std::uint32_t schema_ver, payload p)
-      : id(c), schema_version(schema_ver), data(std::move(p)) {}
+      : commit(c), schema_version(schema_ver), data(std::move(p)) {}
   // A tombstone: the key was deleted by commit `c`.
-  explicit version(commit_id c) : id(c) {}
+  explicit version(commit_id c) : commit(c) {}
 
   bool tombstone() const noexcept { return schema_version == 0; }
 
-  const commit_id id;
+  const commit_id commit;
   const std::uint32_t schema_version = 0;  // 0 marks a tombstone; schemas start at 1
   const payload data;
 };
@@ -63,7 +63,7 @@ using version_chain =
 
 // One document key and its versions.
 struct key_entry {
-  explicit key_entry(std::string key) : id(std::move(key)) {}
+  explicit key_entry(std::string key) : doc_id(std::move(key)) {}
   key_entry(const key_entry&) = delete;
   key_entry& operator=(const key_entry&) = delete;
   ~key_entry() { chain.clear_and_dispose([](version* v) { delete v; }); }
@@ -71,7 +71,7 @@ struct key_entry {
   // The newest version, committed or not (the commit pipeline checks writes against it).
   const version* newest() const noexcept { return chain.empty() ? nullptr : &chain.front(); }
 
-  // REQUIRES: v->id is greater than every CommitId already in the chain.
+  // REQUIRES: v->commit is greater than every CommitId already in the chain.
   void push(std::unique_ptr<version> v) { chain.push_front(*v.release()); }
 
   // Frees every version after the first `keep` ones (newest first). Used by GC and by
@@ -87,7 +87,7 @@ struct key_entry {
     return n;
   }
 
-  const std::string id;
+  const std::string doc_id;
   version_chain chain;
 };
 

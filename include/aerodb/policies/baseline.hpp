@@ -9,6 +9,7 @@
 // Every optimized policy is proven equivalent to these (docs/optimizations/).
 #pragma once
 
+#include <aerodb/commit_id.hpp>
 #include <aerodb/index/field_index.hpp>
 #include <aerodb/metrics.hpp>
 #include <aerodb/mvcc/version.hpp>
@@ -46,12 +47,12 @@ struct full_traversal {
   // the bound. (Chains are newest first, so the first match is already the answer; the
   // accelerated policy relies on exactly that.)
   static const mvcc::version* find_visible(view_state&, const mvcc::key_entry& key,
-                                           mvcc::commit_id bound, read_path_counters& counters) {
+                                           commit_id bound, read_path_counters& counters) {
     ++counters.version_chain_traversals;
     const mvcc::version* best = nullptr;
     for (const auto& v : key.chain) {
       ++counters.versions_visited;
-      if (v.id <= bound && (best == nullptr || v.id > best->id)) best = &v;
+      if (v.commit <= bound && (best == nullptr || v.commit > best->commit)) best = &v;
     }
     return best;
   }

@@ -13,6 +13,7 @@
 // policies only decide how and when the same bytes are produced or found.
 #pragma once
 
+#include <aerodb/commit_id.hpp>
 #include <aerodb/error.hpp>
 #include <aerodb/index/field_index.hpp>
 #include <aerodb/metrics.hpp>
@@ -77,7 +78,7 @@ concept has_view_state = requires { typename P::view_state; } &&
 template <class P>
 concept has_find_visible =
     has_view_state<P> && requires(typename P::view_state& s, const mvcc::key_entry& k,
-                                  mvcc::commit_id bound, read_path_counters& c) {
+                                  commit_id bound, read_path_counters& c) {
       { P::find_visible(s, k, bound, c) } -> std::same_as<const mvcc::version*>;
     };
 
@@ -96,7 +97,7 @@ constexpr bool check_visibility_cache_policy() {
                 "(per-read-view state, discarded with the read view)");
   static_assert(has_find_visible<P>,
                 "VisibilityCachePolicy must provide `static const mvcc::version* "
-                "find_visible(view_state&, const mvcc::key_entry&, mvcc::commit_id bound, "
+                "find_visible(view_state&, const mvcc::key_entry&, commit_id bound, "
                 "read_path_counters&)` returning the version with the largest CommitId <= "
                 "bound, or nullptr, and counting its work in the counters");
   static_assert(has_zero_copy_flag<P>,
@@ -120,8 +121,8 @@ concept field_index_like =
       i.insert(k, doc, v);
       i.erase(k, doc, v);
       i.clear();
-      ci.for_range(b, b, [](const mvcc::key_entry&, mvcc::commit_id) {});
-      ci.for_equal(k, [](const mvcc::key_entry&, mvcc::commit_id) {});
+      ci.for_range(b, b, [](const mvcc::key_entry&, commit_id) {});
+      ci.for_equal(k, [](const mvcc::key_entry&, commit_id) {});
       { ci.count_range(b, b) } -> std::convertible_to<std::uint64_t>;
       { ci.size() } -> std::convertible_to<std::size_t>;
     };

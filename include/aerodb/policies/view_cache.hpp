@@ -22,6 +22,7 @@
 // Thread safety: a view_state belongs to one read view, used by one thread at a time.
 #pragma once
 
+#include <aerodb/commit_id.hpp>
 #include <aerodb/metrics.hpp>
 #include <aerodb/mvcc/version.hpp>
 
@@ -40,7 +41,7 @@ struct basic_view_cache {
   static constexpr std::size_t max_entries = MaxEntries;
 
   static const mvcc::version* find_visible(view_state& state, const mvcc::key_entry& key,
-                                           mvcc::commit_id bound, read_path_counters& counters) {
+                                           commit_id bound, read_path_counters& counters) {
     if (auto it = state.decisions.find(&key); it != state.decisions.end()) {
       ++counters.cache_hits;
       return it->second;
@@ -50,7 +51,7 @@ struct basic_view_cache {
     const mvcc::version* found = nullptr;
     for (const auto& v : key.chain) {
       ++counters.versions_visited;
-      if (v.id <= bound) {
+      if (v.commit <= bound) {
         found = &v;
         break;
       }

@@ -174,7 +174,7 @@ class executor {
       // one past the last hit, so a walk that starts out of order is caught too.
       if (previous_key) {
         const auto c = key <=> *previous_key;
-        if (c < 0 || (c == 0 && doc.id < previous_doc->id)) {
+        if (c < 0 || (c == 0 && doc.doc_id < previous_doc->doc_id)) {
           in_order = false;
           return false;
         }

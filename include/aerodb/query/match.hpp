@@ -116,10 +116,10 @@ inline bool matches_all(const std::vector<predicate>& ps, const document_view& d
 // point into the document's bytes, which must outlive the key.
 struct sort_key {
   std::optional<value_view> value;  // the sort field's value; empty when missing
-  std::string_view id;
+  std::string_view doc_id;
 
   sort_key(const sort_spec& s, const document_view& d)
-      : value(detail::scalar_at(d, s.field)), id(d.id()) {}
+      : value(detail::scalar_at(d, s.field)), doc_id(d.id()) {}
 };
 
 // less: `a` comes before `b` in the results. See the header comment for the order.
@@ -132,7 +132,7 @@ inline std::strong_ordering compare_for_sort(const sort_spec& s, const sort_key&
     c = a.value ? std::strong_ordering::greater : std::strong_ordering::less;  // missing first
   if (s.dir == direction::desc) c = 0 <=> c;
   if (c != 0) return c;
-  return detail::compare_bytes(a.id, b.id);
+  return detail::compare_bytes(a.doc_id, b.doc_id);
 }
 
 inline std::strong_ordering compare_for_sort(const sort_spec& s, const document_view& a,

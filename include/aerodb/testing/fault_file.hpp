@@ -47,7 +47,7 @@ class fault_file final : public io::file {
       return std::move(*e);
     if (mode_ == io::open_mode::read)
       return io_error(EBADF, "write", path_,
-                      "Could not append to " + quoted(path_) + " through a read-only handle");
+                      "Could not append to " + quote_path(path_) + " through a read-only handle");
     node_->current.insert(node_->current.end(), data.begin(), data.end());
     st_->last_append = node_;
     return ok();
@@ -66,7 +66,7 @@ class fault_file final : public io::file {
     if (auto e = stale("pread")) return std::move(*e);
     if (mode_ != io::open_mode::read)
       return io_error(EBADF, "pread", path_,
-                      "Could not read " + quoted(path_) + " through a write-only handle");
+                      "Could not read " + quote_path(path_) + " through a write-only handle");
     const auto& bytes = node_->current;
     if (offset >= bytes.size()) return std::size_t{0};
     const std::size_t n = std::min(out.size(), bytes.size() - static_cast<std::size_t>(offset));
@@ -87,7 +87,7 @@ class fault_file final : public io::file {
       return std::move(*e);
     if (mode_ == io::open_mode::read)
       return io_error(EINVAL, "ftruncate", path_,
-                      "Could not truncate " + quoted(path_) + " through a read-only handle");
+                      "Could not truncate " + quote_path(path_) + " through a read-only handle");
     node_->current.resize(static_cast<std::size_t>(length));  // zero-extends
     return ok();
   }
@@ -97,7 +97,7 @@ class fault_file final : public io::file {
   std::optional<error> stale(std::string_view op) const {
     if (epoch_ == st_->epoch) return std::nullopt;
     return make_error(errc::storage_io_error, EBADF, op, path_,
-                      "The handle of " + quoted(path_) +
+                      "The handle of " + quote_path(path_) +
                           " was opened before a simulated crash and is no longer valid",
                       "stale_handle");
   }

@@ -14,11 +14,11 @@
 //   - rename() moves regular files only;
 //   - paths are plain strings: only repeated and trailing '/' are normalised, "." and ".."
 //     are not resolved; "", "." and "/" always exist as directories;
-//   - handles opened in append or create_new mode are write-only and read_at fails with
+//   - handles opened in append or create_or_truncate mode are write-only and read_at fails with
 //     EBADF, as with the POSIX implementation (O_WRONLY), so a test cannot pass here and
 //     fail in production on that account.
 //
-// Faults. Every mutating call (open in append/create_new mode, append, sync, truncate,
+// Faults. Every mutating call (open in append/create_or_truncate mode, append, sync, truncate,
 // rename, remove, sync_dir, create_dir, lock) is numbered from 1, whether or not it
 // succeeds, and recorded in trace(). Reads, size, list_dir, exists and open(read) are not
 // numbered, so adding a read to the code under test does not shift a crash sweep.
@@ -72,22 +72,22 @@ class fault_injection_fs final : public io::file_system {
     auto& s = *st_;
     if (mode == io::open_mode::read) {
       if (is_dir(s, p))
-        return io_error(EISDIR, "open", p, "Could not open " + quoted(p) + " for reading");
+        return io_error(EISDIR, "open", p, "Could not open " + quote_path(p) + " for reading");
       inode_ptr node = find(s.current_ns, p);
       if (!node)
         return make_error(errc::storage_not_found, ENOENT, "open", p,
-                          "Could not open " + quoted(p) + " for reading");
+                          "Could not open " + quote_path(p) + " for reading");
       return handle(std::move(node), p, mode);
     }
-    const bool create_new = mode == io::open_mode::create_new;
-    const char* purpose = create_new ? "writing" : "appending";
+    const bool truncating = mode == io::open_mode::create_or_truncate;
+    const char* purpose = truncating ? "writing" : "appending";
     if (auto e =
-            begin_op(s, create_new ? op_kind::open_create_new : op_kind::open_append, "open", p))
+            begin_op(s, truncating ? op_kind::open_create_or_truncate : op_kind::open_append, "open", p))
       return std::move(*e);
     auto node =
-        create_file(p, "open", std::string("Could not open ") + quoted(p) + " for " + purpose);
+        create_file(p, "open", std::string("Could not open ") + quote_path(p) + " for " + purpose);
     if (!node) return std::move(node).error_value();
-    if (create_new) (*node)->current.clear();
+    if (truncating) (*node)->current.clear();
     return handle(std::move(*node), p, mode);
   }
 
@@ -97,7 +97,7 @@ class fault_injection_fs final : public io::file_system {
     const std::string t = normalize(to);
     std::lock_guard g(st_->mu);
     auto& s = *st_;
-    const std::string what = "Could not rename " + quoted(f) + " to " + quoted(t);
+    const std::string what = "Could not rename " + quote_path(f) + " to " + quote_path(t);
     if (auto e = begin_op(s, op_kind::rename, "rename", f, t)) return std::move(*e);
     if (is_dir(s, f))
       return io_error(ENOTSUP, "rename", f,
@@ -123,10 +123,10 @@ class fault_injection_fs final : public io::file_system {
     std::lock_guard g(st_->mu);
     auto& s = *st_;
     if (auto e = begin_op(s, op_kind::remove, "unlink", p)) return std::move(*e);
-    if (is_dir(s, p)) return io_error(EISDIR, "unlink", p, "Could not remove " + quoted(p));
+    if (is_dir(s, p)) return io_error(EISDIR, "unlink", p, "Could not remove " + quote_path(p));
     if (!find(s.current_ns, p))
       return make_error(errc::storage_not_found, ENOENT, "unlink", p,
-                        "Could not remove " + quoted(p));
+                        "Could not remove " + quote_path(p));
     const auto [dir, name] = split(p);
     s.current_ns[dir].erase(name);
     return ok();
@@ -140,7 +140,7 @@ class fault_injection_fs final : public io::file_system {
     if (auto e = begin_op(s, op_kind::sync_dir, "fsync", d)) return std::move(*e);
     if (!is_dir(s, d))
       return io_error(find(s.current_ns, d) ? ENOTDIR : ENOENT, "open", d,
-                      "Could not open directory " + quoted(d) + " to make its entries durable");
+                      "Could not open directory " + quote_path(d) + " to make its entries durable");
     const auto cur = s.current_ns.find(d);
     if (cur == s.current_ns.end())
       s.durable_ns.erase(d);
@@ -165,8 +165,8 @@ class fault_injection_fs final : public io::file_system {
     for (std::size_t i = 0; i < prefixes.size(); ++i) {
       if (find(s.current_ns, prefixes[i]))
         return io_error(i + 1 == prefixes.size() ? EEXIST : ENOTDIR, "mkdir", prefixes[i],
-                        "Could not create directory " + quoted(p) + " because " +
-                            quoted(prefixes[i]) + " exists and is not a directory");
+                        "Could not create directory " + quote_path(p) + " because " +
+                            quote_path(prefixes[i]) + " exists and is not a directory");
     }
     s.dirs.insert(prefixes.begin(), prefixes.end());
     return ok();
@@ -179,7 +179,7 @@ class fault_injection_fs final : public io::file_system {
     auto& s = *st_;
     if (!is_dir(s, d))
       return io_error(find(s.current_ns, d) ? ENOTDIR : ENOENT, "opendir", d,
-                      "Could not list directory " + quoted(d));
+                      "Could not list directory " + quote_path(d));
     std::vector<std::string> names;
     if (const auto it = s.current_ns.find(d); it != s.current_ns.end())
       for (const auto& entry : it->second) names.push_back(entry.first);
@@ -200,11 +200,11 @@ class fault_injection_fs final : public io::file_system {
     std::lock_guard g(st_->mu);
     auto& s = *st_;
     if (auto e = begin_op(s, op_kind::lock, "flock", p)) return std::move(*e);
-    auto node = create_file(p, "open", "Could not open lock file " + quoted(p));
+    auto node = create_file(p, "open", "Could not open lock file " + quote_path(p));
     if (!node) return std::move(node).error_value();
     if (s.locks.count(node->get()) != 0)
       return make_error(errc::storage_locked, EWOULDBLOCK, "flock", p,
-                        "The directory guarded by lock file " + quoted(p) +
+                        "The directory guarded by lock file " + quote_path(p) +
                             " is in use by another instance; close that instance first");
     const std::uint64_t token = s.next_lock_token++;
     s.locks.emplace(node->get(), token);

@@ -40,7 +40,7 @@ namespace aerodb::testing {
 
 enum class op_kind : std::uint8_t {
   open_append,
-  open_create_new,
+  open_create_or_truncate,
   append,
   sync,
   truncate,
@@ -54,7 +54,7 @@ enum class op_kind : std::uint8_t {
 constexpr std::string_view to_string(op_kind k) noexcept {
   switch (k) {
     case op_kind::open_append: return "open_append";
-    case op_kind::open_create_new: return "open_create_new";
+    case op_kind::open_create_or_truncate: return "open_create_or_truncate";
     case op_kind::append: return "append";
     case op_kind::sync: return "sync";
     case op_kind::truncate: return "truncate";
@@ -170,7 +170,7 @@ inline inode_ptr find(const name_space& ns, const std::string& p) {
   return f == d->second.end() ? nullptr : f->second;
 }
 
-inline std::string quoted(const std::string& path) { return "\"" + path + "\""; }
+inline std::string quote_path(const std::string& path) { return "\"" + path + "\""; }
 
 // splitmix64: a fixed, portable sequence, so a crash_spec names the same crash everywhere.
 inline std::uint64_t next_random(std::uint64_t& x) {
@@ -210,7 +210,7 @@ inline std::optional<error> begin_op(state& s, op_kind kind, std::string_view sy
     rec.injected = fault_kind::crash;
     e = make_error(errc::storage_io_error, EIO, syscall, path,
                    "Simulated crash: op " + std::to_string(n) + " (" +
-                       std::string(to_string(kind)) + " of " + quoted(path) +
+                       std::string(to_string(kind)) + " of " + quote_path(path) +
                        ") came after crash_after(" + std::to_string(*s.crash_after) +
                        ") and had no effect",
                    "crash");
@@ -218,7 +218,7 @@ inline std::optional<error> begin_op(state& s, op_kind kind, std::string_view sy
     rec.injected = fault_kind::fail;
     e = make_error(errc::storage_io_error, f->second, syscall, path,
                    "Injected failure of op " + std::to_string(n) + " (" +
-                       std::string(to_string(kind)) + " of " + quoted(path) + ")",
+                       std::string(to_string(kind)) + " of " + quote_path(path) + ")",
                    "fail");
     s.fail_at.erase(f);
   }

@@ -5,6 +5,7 @@
 // segment, which is never removed.
 #pragma once
 
+#include <aerodb/commit_id.hpp>
 #include <aerodb/error.hpp>
 #include <aerodb/format/wal_format.hpp>
 #include <aerodb/io/file_system.hpp>
@@ -22,7 +23,7 @@ namespace aerodb::wal {
 // whose successor starts at or below c + 1), then syncs the directory. The newest segment
 // always stays: it is the one being appended to. Returns how many were removed.
 inline result<std::uint64_t> remove_covered_segments(io::file_system& fs, const std::string& dir,
-                                                     format::commit_id c) {
+                                                     commit_id c) {
   AERO_TRY_ASSIGN(auto names, fs.list_dir(dir));
   std::vector<std::pair<std::uint64_t, std::string>> segs;
   for (auto& n : names)

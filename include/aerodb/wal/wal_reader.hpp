@@ -29,6 +29,7 @@
 // Thread safety: a pure function of the files it reads; run it before serving.
 #pragma once
 
+#include <aerodb/commit_id.hpp>
 #include <aerodb/error.hpp>
 #include <aerodb/format/wal_format.hpp>
 #include <aerodb/io/file_system.hpp>
@@ -40,11 +41,10 @@
 
 namespace aerodb::wal {
 
-using format::commit_id;
 
 struct wal_record {
   format::record_type type;
-  commit_id id;
+  commit_id commit;
   std::span<const std::byte> payload;  // valid only during the callback
   const std::string* segment;
   std::uint64_t offset;
@@ -91,7 +91,7 @@ inline bool valid_record_follows(std::span<const std::byte> data, std::size_t fr
   using namespace format;
   for (std::size_t off = from; off + record_header_size <= data.size(); ++off) {
     const auto h = decode_record_header(data.data() + off);
-    if (!h.header_crc_ok || !known_record_type(h.type) || !h.reserved_zero || h.id < min_id)
+    if (!h.header_crc_ok || !known_record_type(h.type) || !h.reserved_zero || h.commit < min_id)
       continue;
     if (h.payload_length > max_record_payload) continue;
     if (data.size() - off - record_header_size < h.payload_length) continue;
@@ -228,9 +228,9 @@ inline result<scan_result> read_wal(io::file_system& fs, const std::string& dir,
         return detail::corruption(s.name, off,
                                   "a checksummed record has impossible length " +
                                       std::to_string(h.payload_length));
-      if (h.id != *expected)
+      if (h.commit != *expected)
         return detail::corruption(s.name, off,
-                                  "CommitId " + std::to_string(h.id) + " where " +
+                                  "CommitId " + std::to_string(h.commit) + " where " +
                                       std::to_string(*expected) + " was expected");
       if (remaining - record_header_size < h.payload_length) {
         damage = "incomplete record payload";
@@ -239,8 +239,8 @@ inline result<scan_result> read_wal(io::file_system& fs, const std::string& dir,
       const auto payload = bytes.subspan(off + record_header_size, h.payload_length);
       if (crc32c::value(payload) != h.payload_crc)
         return detail::corruption(s.name, off, "record payload checksum mismatch");
-      if (h.id > checkpoint_id) {
-        AERO_TRY(on_record(wal_record{static_cast<record_type>(h.type), h.id, payload,
+      if (h.commit > checkpoint_id) {
+        AERO_TRY(on_record(wal_record{static_cast<record_type>(h.type), h.commit, payload,
                                       &s.name, off}));
         ++out.records_replayed;
         if (on_progress && (out.records_replayed % 4096) == 0)
@@ -248,8 +248,8 @@ inline result<scan_result> read_wal(io::file_system& fs, const std::string& dir,
       } else {
         ++out.records_skipped;
       }
-      out.last_commit_id = std::max(out.last_commit_id, h.id);
-      *expected = h.id + 1;
+      out.last_commit_id = std::max(out.last_commit_id, h.commit);
+      *expected = h.commit + 1;
       off += record_header_size + h.payload_length;
       info.valid_end = off;
     }

@@ -16,6 +16,7 @@
 // Thread safety: none; the engine's commit pipeline serializes every call.
 #pragma once
 
+#include <aerodb/commit_id.hpp>
 #include <aerodb/error.hpp>
 #include <aerodb/format/wal_format.hpp>
 #include <aerodb/io/file_system.hpp>
@@ -29,7 +30,7 @@ namespace aerodb::wal {
 struct framed_record {
   std::size_t offset = 0;
   std::size_t size = 0;
-  format::commit_id id = 0;
+  commit_id commit = 0;
 };
 
 struct writer_stats {
@@ -56,10 +57,10 @@ class wal_writer {
   // survives, e.g. after a checkpoint removed them all).
   void set_next_seq(std::uint64_t seq) { seq_ = seq - 1; }
 
-  // Appends one framed record with CommitId `id`, starting a new segment first when
+  // Appends one framed record with CommitId `commit`, starting a new segment first when
   // the record would not fit in the active one.
-  result<void> append(std::span<const std::byte> framed, format::commit_id id) {
-    const framed_record one{0, framed.size(), id};
+  result<void> append(std::span<const std::byte> framed, commit_id commit) {
+    const framed_record one{0, framed.size(), commit};
     return append_group(framed, std::span(&one, 1));
   }
 
@@ -80,7 +81,7 @@ class wal_writer {
         if (unsynced_) {
           if (auto r = sync(); !r) return r;
         }
-        if (auto r = start_segment(rec.id); !r) return fail(std::move(r).error_value());
+        if (auto r = start_segment(rec.commit); !r) return fail(std::move(r).error_value());
         projected = size_;
       }
       projected += rec.size;
@@ -124,10 +125,10 @@ class wal_writer {
     return ok();
   }
 
-  result<void> start_segment(format::commit_id first_id) {
+  result<void> start_segment(commit_id first_id) {
     const std::uint64_t seq = seq_ + 1;
     const std::string name = format::segment_file_name(seq);
-    AERO_TRY_ASSIGN(auto f, fs_.open(io::join(dir_, name), io::open_mode::create_new));
+    AERO_TRY_ASSIGN(auto f, fs_.open(io::join(dir_, name), io::open_mode::create_or_truncate));
     const auto header = format::encode_segment_header({seq, first_id});
     AERO_TRY(f->append(header));
     AERO_TRY(f->sync());
