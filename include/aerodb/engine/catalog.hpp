@@ -121,7 +121,7 @@ class catalog {
   // The errors a change meets against the current catalog (step W4), with the codes a
   // caller sees; nothing when `apply` would succeed.
   result<void> check(const catalog_change& change) const {
-    return std::visit([this](const auto& c) { return check_one(c); }, change);
+    return std::visit([&](const auto& c) { return this->check_one(c); }, change);
   }
 
   // Applies a change made by commit `at`: the one path for live commits, replay and
