@@ -294,7 +294,20 @@ class basic_database {
   // R1 (engine/recovery.hpp): the directory and its lock; then R2-R6.
   result<void> recover() {
     const auto started = std::chrono::steady_clock::now();
+    // Every directory this open creates is an entry of its parent, durable only once the
+    // parent is synced: without that a power loss can take the data directory, with the
+    // commits acknowledged in it, away. The data directory's parent is synced even when
+    // the directory was there, since whoever made it may never have synced it.
+    std::vector<std::string> missing;
+    for (std::string d = dir_; !io::is_root_dir(d); d = io::parent_dir(d)) {
+      AERO_TRY_ASSIGN(const bool there, fs_->exists(d));
+      if (there) break;
+      missing.push_back(d);
+    }
     AERO_TRY(fs_->create_dir(dir_));
+    for (auto it = missing.rbegin(); it != missing.rend(); ++it)
+      if (*it != dir_) AERO_TRY(fs_->sync_dir(io::parent_dir(*it)));
+    AERO_TRY(fs_->sync_dir(io::parent_dir(dir_)));
     auto lock = fs_->lock(io::join(dir_, "LOCK"));
     if (!lock) {
       auto e = std::move(lock).error_value();

@@ -8,8 +8,8 @@
 // Durability contract (what callers may rely on, and what the fault-injecting file system
 // enforces):
 //   - appended bytes are durable only after file::sync() returns success;
-//   - a created, renamed or removed directory entry is durable only after
-//     file_system::sync_dir() of its parent directory returns success;
+//   - a created, renamed or removed directory entry (a file's or a directory's) is
+//     durable only after file_system::sync_dir() of its parent directory returns success;
 //   - rename() atomically replaces the target.
 // Errors carry AERO_STORAGE_* codes with the errno and the path in their details.
 //
@@ -64,7 +64,9 @@ class file_system {
   virtual result<void> remove(const std::string& path) = 0;
   // Makes the directory's entries (creations, renames, removals) durable.
   virtual result<void> sync_dir(const std::string& dir) = 0;
-  // Creates a directory (and its parents); success when it already exists.
+  // Creates a directory (and its parents); success when it already exists. Like a file,
+  // a new directory is durable only after sync_dir() of its parent (the POSIX
+  // implementation also syncs the parent of each directory it creates).
   virtual result<void> create_dir(const std::string& path) = 0;
   // Names of the regular files directly inside `dir`, sorted bytewise.
   virtual result<std::vector<std::string>> list_dir(const std::string& dir) = 0;
@@ -79,6 +81,20 @@ inline std::string join(const std::string& dir, const std::string& name) {
   if (dir.empty()) return name;
   if (dir.back() == '/') return dir + name;
   return dir + "/" + name;
+}
+
+// Whether `path` names the root or the current directory, which have no parent entry.
+inline bool is_root_dir(const std::string& path) {
+  return path.empty() || path == "." || path == "/" || path == "./";
+}
+
+// The directory holding `path`: "." for a bare name, "/" for a name at the root.
+inline std::string parent_dir(std::string path) {
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  const auto pos = path.rfind('/');
+  if (pos == std::string::npos) return ".";
+  if (pos == 0) return "/";
+  return path.substr(0, pos);
 }
 
 // Reads a whole file into memory.

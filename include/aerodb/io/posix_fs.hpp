@@ -4,7 +4,8 @@
 // that what the engine asks for is exactly what the kernel is asked for:
 //   append = write loop (always O_APPEND), sync = fdatasync, read_at = pread loop,
 //   size = fstat, truncate = ftruncate, rename = rename, remove = unlink,
-//   sync_dir = open(O_DIRECTORY) + fsync, lock = flock(LOCK_EX | LOCK_NB).
+//   sync_dir = open(O_DIRECTORY) + fsync, lock = flock(LOCK_EX | LOCK_NB),
+//   create_dir = mkdir of each missing prefix, each followed by sync_dir of its parent.
 // Errors never throw: they come back as AERO_STORAGE_* with the details `op` (the system
 // call), `path`, `errno` (the number) and `errno_name` (e.g. "ENOSPC"). ENOENT from
 // open(read), remove and rename is AERO_STORAGE_NOT_FOUND because callers routinely
@@ -363,7 +364,13 @@ class posix_file_system final : public file_system {
       if (!prefix.empty() && prefix.back() != '/') prefix += '/';
       prefix += parts[i];
       const bool last = i + 1 == parts.size();
-      if (::mkdir(prefix.c_str(), 0755) == 0) continue;
+      if (::mkdir(prefix.c_str(), 0755) == 0) {
+        // A new directory is an entry of its parent, durable only once the parent is
+        // synced: without this a power loss can take the directory, and every file made
+        // durable inside it, away.
+        AERO_TRY(sync_dir(parent_dir(prefix)));
+        continue;
+      }
       const int err = errno;
       if (err != EEXIST)
         return posix_detail::posix_io_error(
