@@ -47,6 +47,13 @@ std::string read_file(io::file_system& fs, const std::string& path) {
   return str(*all);
 }
 
+// Creates `d` and syncs its parent, so that its own entry survives a crash, as the
+// engine does with the directories it creates.
+void make_durable_dir(io::file_system& fs, const std::string& d) {
+  REQUIRE(fs.create_dir(d));
+  REQUIRE(fs.sync_dir(io::parent_dir(d)));
+}
+
 void write_file(io::file_system& fs, const std::string& path, std::string_view text,
                 bool sync = true) {
   auto f = fs.open(path, io::open_mode::create_or_truncate);
@@ -74,7 +81,12 @@ struct posix_env {
 struct fault_env {
   fault_injection_fs fs;
   std::string root = "/tmp/db";
-  fault_env() { REQUIRE(fs.create_dir(root)); }
+  // "/tmp" and "/tmp/db" made durable, as the engine leaves the directories it creates.
+  fault_env() {
+    REQUIRE(fs.create_dir(root));
+    REQUIRE(fs.sync_dir("/"));
+    REQUIRE(fs.sync_dir("/tmp"));
+  }
 };
 
 }  // namespace
@@ -324,7 +336,7 @@ TEST_CASE("posix: errno names") {
 
 TEST_CASE("fault fs: unsynced data is dropped at a crash, synced data kept") {
   fault_injection_fs fs;
-  REQUIRE(fs.create_dir("db"));
+  make_durable_dir(fs, "db");
   auto f = fs.open("db/wal", io::open_mode::create_or_truncate);
   REQUIRE(f);
   REQUIRE(fs.sync_dir("db"));
@@ -342,19 +354,52 @@ TEST_CASE("fault fs: unsynced data is dropped at a crash, synced data kept") {
 
 TEST_CASE("fault fs: a synced file whose directory entry was never synced vanishes") {
   fault_injection_fs fs;
-  REQUIRE(fs.create_dir("db"));
+  make_durable_dir(fs, "db");
   write_file(fs, "db/snapshot", "all synced");
   CHECK_FALSE(fs.durable_exists("db/snapshot"));
   fs.crash();
   CHECK_FALSE(*fs.exists("db/snapshot"));
   CHECK(fs.list_dir("db")->empty());
   CHECK(fs.open("db/snapshot", io::open_mode::read).code() == errc::storage_not_found);
-  CHECK(*fs.exists("db"));  // directories are durable at once
+  CHECK(*fs.exists("db"));  // its parent was synced after create_dir
+}
+
+TEST_CASE("fault fs: a directory whose parent was never synced vanishes with everything in it") {
+  // The model of the real-syscall finding: a store directory made by mkdir, files synced
+  // in it (their entries too), but the directory's own entry never synced in its parent.
+  fault_injection_fs fs;
+  REQUIRE(fs.create_dir("top/db"));
+  write_file(fs, "top/db/wal", "acknowledged");
+  REQUIRE(fs.sync_dir("top/db"));
+  CHECK(fs.durable_exists("top/db/wal"));
+
+  SUBCASE("no parent synced: the whole tree is gone") {
+    fs.crash();
+    CHECK_FALSE(*fs.exists("top"));
+    CHECK_FALSE(*fs.exists("top/db"));
+    CHECK(fs.open("top/db/wal", io::open_mode::read).code() == errc::storage_not_found);
+  }
+  SUBCASE("the parent synced but not the grandparent: still gone") {
+    REQUIRE(fs.sync_dir("top"));
+    fs.crash();
+    CHECK_FALSE(*fs.exists("top/db"));
+  }
+  SUBCASE("every parent synced: the tree survives") {
+    REQUIRE(fs.sync_dir("."));
+    REQUIRE(fs.sync_dir("top"));
+    fs.crash();
+    CHECK(*fs.exists("top/db"));
+    CHECK(read_file(fs, "top/db/wal") == "acknowledged");
+  }
+  SUBCASE("keep_unsynced keeps the directories") {
+    fs.crash({crash_kind::keep_unsynced});
+    CHECK(read_file(fs, "top/db/wal") == "acknowledged");
+  }
 }
 
 TEST_CASE("fault fs: rename and remove are not durable until sync_dir") {
   fault_injection_fs fs;
-  REQUIRE(fs.create_dir("db"));
+  make_durable_dir(fs, "db");
   write_file(fs, "db/current", "v1");
   REQUIRE(fs.sync_dir("db"));
   write_file(fs, "db/current.tmp", "v2");
@@ -389,7 +434,7 @@ TEST_CASE("fault fs: rename and remove are not durable until sync_dir") {
 
 TEST_CASE("fault fs: keep_unsynced keeps everything written") {
   fault_injection_fs fs;
-  REQUIRE(fs.create_dir("db"));
+  make_durable_dir(fs, "db");
   write_file(fs, "db/a", "never synced", false);
   write_file(fs, "db/b", "b");
   REQUIRE(fs.rename("db/b", "db/c"));
@@ -407,7 +452,7 @@ TEST_CASE("fault fs: tear_last_append keeps exactly k unsynced bytes, for every 
   const std::string durable = "HEADER";
   const std::string unsynced = "0123456789";
   auto setup = [&](fault_injection_fs& fs) {
-    REQUIRE(fs.create_dir("db"));
+    make_durable_dir(fs, "db");
     auto other = fs.open("db/other", io::open_mode::create_or_truncate);
     REQUIRE(other);
     auto f = fs.open("db/wal", io::open_mode::create_or_truncate);
@@ -439,7 +484,7 @@ TEST_CASE("fault fs: tear_last_append keeps exactly k unsynced bytes, for every 
 
   SUBCASE("a torn file whose entry is not durable still vanishes") {
     fault_injection_fs fs;
-    REQUIRE(fs.create_dir("db"));
+    make_durable_dir(fs, "db");
     write_file(fs, "db/new", "abc", false);
     CHECK(fs.unsynced_bytes_of_last_append_file() == 3);
     fs.crash({crash_kind::tear_last_append, 3});
@@ -453,7 +498,7 @@ TEST_CASE("fault fs: independent_loss keeps a prefix of each file's unsynced byt
   // between files (some seed keeps more of one than of another) and repeat per seed.
   const std::vector<std::string> names = {"db/a", "db/b", "db/c"};
   auto setup = [&](fault_injection_fs& fs) {
-    REQUIRE(fs.create_dir("db"));
+    make_durable_dir(fs, "db");
     for (const auto& n : names) {
       auto f = fs.open(n, io::open_mode::create_or_truncate);
       REQUIRE(f);
@@ -491,9 +536,73 @@ TEST_CASE("fault fs: independent_loss keeps a prefix of each file's unsynced byt
   CHECK(files_differ);
 }
 
+TEST_CASE("fault fs: writeback_reorder keeps any subset of unsynced pages, and of unsynced names") {
+  // A durable head, then an unsynced tail over five 8-byte pages: after a crash each page
+  // of the tail holds its bytes or zeros, whatever its neighbours hold (holes included),
+  // the size is the durable or the current one, and each unsynced name is old or new on
+  // its own. The same seed makes the same choices.
+  const std::string head = "HEAD";                                  // durable, 4 bytes
+  const std::string tail = "aaaabbbbbbbbccccccccddddddddeeeeeeee";  // pages [4,8), [8,16), ...
+  auto setup = [&](fault_injection_fs& fs) {
+    make_durable_dir(fs, "db");
+    auto f = fs.open("db/wal", io::open_mode::create_or_truncate);
+    REQUIRE(f);
+    REQUIRE(fs.sync_dir("db"));
+    REQUIRE((*f)->append(bytes(head)));
+    REQUIRE((*f)->sync());
+    REQUIRE((*f)->append(bytes(tail)));
+    write_file(fs, "db/old", "old", true);
+    REQUIRE(fs.sync_dir("db"));
+    REQUIRE(fs.remove("db/old"));       // unsynced removal
+    write_file(fs, "db/new", "new", true);  // unsynced creation
+    REQUIRE(fs.create_dir("db/sub"));   // unsynced directory
+    write_file(fs, "db/sub/x", "x", true);
+    REQUIRE(fs.sync_dir("db/sub"));
+  };
+  std::set<std::string> pages_seen;
+  std::set<std::size_t> sizes;
+  std::set<std::vector<bool>> names_seen;
+  bool hole = false;
+  for (std::uint64_t seed = 1; seed <= 200; ++seed) {
+    std::string got[2];
+    for (int round = 0; round < 2; ++round) {
+      fault_injection_fs fs;
+      setup(fs);
+      fs.crash({crash_kind::writeback_reorder, 0, seed, 8});
+      got[round] = read_file(fs, "db/wal");
+      const std::vector<bool> names = {*fs.exists("db/old"), *fs.exists("db/new"), *fs.exists("db/sub")};
+      if (round == 0) names_seen.insert(names);
+      if (*fs.exists("db/sub")) CHECK(read_file(fs, "db/sub/x") == "x");
+    }
+    CHECK(got[0] == got[1]);
+    const std::string& g = got[0];
+    CAPTURE(seed);
+    REQUIRE((g.size() == head.size() || g.size() == head.size() + tail.size()));
+    sizes.insert(g.size());
+    CHECK(g.substr(0, head.size()) == head);
+    if (g.size() == head.size()) continue;
+    std::string mask;
+    for (std::size_t p = 0; p < tail.size(); p += 8) {
+      const std::size_t from = p == 0 ? 0 : p - 4;  // page boundaries are file offsets
+      const std::size_t len = p == 0 ? 4 : 8;
+      if (p != 0 && from + len > tail.size()) break;
+      const std::string part = g.substr(head.size() + from, len);
+      const bool kept = part == tail.substr(from, len);
+      CHECK((kept || part == std::string(len, '\0')));
+      mask += kept ? '1' : '0';
+    }
+    pages_seen.insert(mask);
+    hole |= mask.find("01") != std::string::npos;
+  }
+  CHECK(sizes.size() == 2);
+  CHECK(pages_seen.size() > 16);
+  CHECK(hole);  // a later page on disk while an earlier one is not
+  CHECK(names_seen.size() == 8);  // every combination of the three unsynced names
+}
+
 TEST_CASE("fault fs: copy_disk is a separate disk with the same current and durable state") {
   fault_injection_fs fs;
-  REQUIRE(fs.create_dir("db"));
+  make_durable_dir(fs, "db");
   write_file(fs, "db/synced", "durable", true);
   REQUIRE(fs.sync_dir("db"));
   write_file(fs, "db/loose", "not synced", false);
@@ -510,7 +619,7 @@ TEST_CASE("fault fs: copy_disk is a separate disk with the same current and dura
 
 TEST_CASE("fault fs: crash_after(n) makes op n+1 and later fail without effect") {
   fault_injection_fs fs;
-  REQUIRE(fs.create_dir("db"));
+  REQUIRE(fs.create_dir("db"));  // op counts below assume this one op
   auto f = fs.open("db/wal", io::open_mode::append);
   REQUIRE(f);
   REQUIRE((*f)->append(bytes("kept")));
@@ -542,12 +651,13 @@ TEST_CASE("fault fs: crash_after(n) makes op n+1 and later fail without effect")
 
   fs.crash();  // reboot: faults are cleared
   CHECK(fs.create_dir("db2"));
-  CHECK(fs.open("db/new", io::open_mode::create_or_truncate));
+  // ("db" itself is gone: its entry was never synced in its parent.)
+  CHECK(fs.open("db2/new", io::open_mode::create_or_truncate));
 }
 
 TEST_CASE("fault fs: fail_op(k, ENOSPC) fails op k once, with details, and no effect") {
   fault_injection_fs fs;
-  REQUIRE(fs.create_dir("db"));
+  make_durable_dir(fs, "db");
   auto f = fs.open("db/wal", io::open_mode::append);
   REQUIRE(f);
   const std::uint64_t k = fs.op_count() + 1;
@@ -579,7 +689,7 @@ TEST_CASE("fault fs: fail_op(k, ENOSPC) fails op k once, with details, and no ef
 
 TEST_CASE("fault fs: flip_bit flips exactly one bit, everywhere") {
   fault_injection_fs fs;
-  REQUIRE(fs.create_dir("db"));
+  make_durable_dir(fs, "db");
   write_file(fs, "db/f", "some bytes");
   REQUIRE(fs.sync_dir("db"));
   const auto before = fs.contents("db/f");
@@ -601,7 +711,7 @@ TEST_CASE("fault fs: flip_bit flips exactly one bit, everywhere") {
 
 TEST_CASE("fault fs: handles and locks from before a crash are dead") {
   fault_injection_fs fs;
-  REQUIRE(fs.create_dir("db"));
+  make_durable_dir(fs, "db");
   auto w = fs.open("db/f", io::open_mode::create_or_truncate);
   REQUIRE(w);
   REQUIRE(fs.sync_dir("db"));
@@ -688,7 +798,7 @@ TEST_CASE("fault fs: paths are normalised for repeated and trailing slashes") {
 
 TEST_CASE("fault fs: many threads may use it at once") {
   fault_injection_fs fs;
-  REQUIRE(fs.create_dir("db"));
+  REQUIRE(fs.create_dir("db"));  // op counts below assume this one op
   constexpr int threads = 4;
   constexpr int appends = 200;
   std::vector<std::thread> workers;

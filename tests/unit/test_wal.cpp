@@ -35,6 +35,7 @@ fmt::byte_buffer framed(fmt::record_type type, fmt::commit_id id, std::string_vi
 std::shared_ptr<testing::fault_injection_fs> make_log(int n) {
   auto fs = std::make_shared<testing::fault_injection_fs>();
   REQUIRE(fs->create_dir(dir));
+  REQUIRE(fs->sync_dir("/"));
   wal::wal_writer w(*fs, dir, 1u << 20);
   for (int i = 1; i <= n; ++i) {
     auto rec = framed(fmt::record_type::schema_register, static_cast<fmt::commit_id>(i),
@@ -240,6 +241,7 @@ TEST_CASE("a CommitId gap is corruption") {
 TEST_CASE("segments: rotation, torn segment header, damaged or missing segment") {
   auto fs = std::make_shared<testing::fault_injection_fs>();
   REQUIRE(fs->create_dir(dir));
+  REQUIRE(fs->sync_dir("/"));
   {
     wal::wal_writer w(*fs, dir, 200);  // small segments: a few records each
     for (fmt::commit_id i = 1; i <= 20; ++i) {
@@ -365,6 +367,7 @@ TEST_CASE("a group append writes the same segment bytes as one-by-one appends") 
                              std::string(1 + rng() % 120, static_cast<char>('a' + i % 26))));
   auto one_by_one = std::make_shared<testing::fault_injection_fs>();
   REQUIRE(one_by_one->create_dir(dir));
+  REQUIRE(one_by_one->sync_dir("/"));
   {
     wal::wal_writer w(*one_by_one, dir, 700);
     for (fmt::commit_id i = 1; i <= records.size(); ++i) {
@@ -374,6 +377,7 @@ TEST_CASE("a group append writes the same segment bytes as one-by-one appends") 
   }
   auto grouped = std::make_shared<testing::fault_injection_fs>();
   REQUIRE(grouped->create_dir(dir));
+  REQUIRE(grouped->sync_dir("/"));
   std::uint64_t write_calls = 0;
   {
     wal::wal_writer w(*grouped, dir, 700);
@@ -408,6 +412,7 @@ TEST_CASE("a group append writes the same segment bytes as one-by-one appends") 
 TEST_CASE("a group crossing a segment boundary makes the segment it leaves durable first") {
   auto fs = std::make_shared<testing::fault_injection_fs>();
   REQUIRE(fs->create_dir(dir));
+  REQUIRE(fs->sync_dir("/"));
   {
     wal::wal_writer w(*fs, dir, 300);
     fmt::byte_buffer buf;

@@ -10,7 +10,9 @@
 // sync_dir(dir) changes, by copying that directory's current entries over. crash() then
 // decides what a rebooted process finds (see crash_kind). Simplifications, chosen because
 // the engine never depends on the difference:
-//   - directories made by create_dir() are durable at once and are never removed;
+//   - a directory made by create_dir() is, like a file, durable only once sync_dir() of
+//     its parent ran after it (a crash loses it, and everything in it, otherwise);
+//     directories are never removed;
 //   - rename() moves regular files only;
 //   - paths are plain strings: only repeated and trailing '/' are normalised, "." and ".."
 //     are not resolved; "", "." and "/" always exist as directories;
@@ -141,11 +143,15 @@ class fault_injection_fs final : public io::file_system {
     if (!is_dir(s, d))
       return io_error(find(s.current_ns, d) ? ENOTDIR : ENOENT, "open", d,
                       "Could not open directory " + quote_path(d) + " to make its entries durable");
-    const auto cur = s.current_ns.find(d);
+    const std::string key = dir_key(d);
+    const auto cur = s.current_ns.find(key);
     if (cur == s.current_ns.end())
-      s.durable_ns.erase(d);
+      s.durable_ns.erase(key);
     else
-      s.durable_ns[d] = cur->second;
+      s.durable_ns[key] = cur->second;
+    // The directory's subdirectories are entries of it like its files.
+    for (const auto& sub : s.dirs)
+      if (dir_key(split(sub).dir) == key) s.durable_dirs.insert(sub);
     return ok();
   }
 

@@ -97,12 +97,26 @@ enum class crash_kind : std::uint8_t {
   // or a prefix of them, chosen from `seed`. A file written in place (truncated, or not
   // an extension of its durable bytes) keeps either its durable or its current bytes.
   independent_loss,
+  // Power loss with writeback in any order, the hardest kind, as a real file system may
+  // leave it:
+  //   - names: every directory keeps, name by name, either its synced or its current
+  //     entry (a removal, creation or rename not yet synced may or may not have reached
+  //     the disk, in any combination); a directory whose own entry is lost is lost with
+  //     everything under it;
+  //   - data: a file that grew keeps its synced bytes and, of its unsynced region, any
+  //     subset of the `page_bytes` pages (aligned to file offsets) that region touches;
+  //     the bytes of the other pages read as zeros, and the file's size is either its
+  //     synced or its current size. A file changed in place keeps its synced or its
+  //     current bytes.
+  // Every choice comes from `seed`.
+  writeback_reorder,
 };
 
 struct crash_spec {
   crash_kind kind = crash_kind::drop_unsynced;
   std::uint64_t keep_bytes = 0;  // tear_last_append only
-  std::uint64_t seed = 0;        // independent_loss only: same seed, same choices
+  std::uint64_t seed = 0;        // independent_loss and writeback_reorder: same seed, same choices
+  std::uint64_t page_bytes = 4096;  // writeback_reorder: the unit that reaches the disk whole
 };
 
 namespace fault_detail {
@@ -117,7 +131,8 @@ using name_space = std::map<std::string, directory>;
 
 struct state {
   mutable std::mutex mu;
-  std::set<std::string> dirs;
+  std::set<std::string> dirs;          // directories a running process sees
+  std::set<std::string> durable_dirs;  // those whose entry was synced in their parent
   name_space current_ns;
   name_space durable_ns;
   std::uint64_t ops = 0;
@@ -158,9 +173,15 @@ inline split_path split(const std::string& p) {
   return {p.substr(0, pos), p.substr(pos + 1)};
 }
 
+inline bool is_root(const std::string& p) { return p.empty() || p == "." || p == "/"; }
+
 inline bool is_dir(const state& s, const std::string& p) {
-  return p.empty() || p == "." || p == "/" || s.dirs.count(p) != 0;
+  return is_root(p) || s.dirs.count(p) != 0;
 }
+
+// The key under which a directory's entries are kept: "." names the same directory as "",
+// the parent split() gives a relative name without a slash.
+inline std::string dir_key(const std::string& d) { return d == "." ? std::string() : d; }
 
 inline inode_ptr find(const name_space& ns, const std::string& p) {
   const auto [dir, name] = split(p);
@@ -246,6 +267,82 @@ inline std::vector<inode*> inodes(const name_space& ns) {
   return {seen.begin(), seen.end()};
 }
 
+// The directories that survive when `kept` are the ones whose entries reached the disk: a
+// directory is found after a reboot only if its own entry and every ancestor's did.
+inline std::set<std::string> reachable_dirs(const std::set<std::string>& kept) {
+  std::set<std::string> out;
+  for (const auto& d : kept) {
+    bool ok = true;
+    for (std::string p = split(d).dir; !is_root(p); p = split(p).dir)
+      if (kept.count(p) == 0) {
+        ok = false;
+        break;
+      }
+    if (ok) out.insert(d);
+  }
+  return out;
+}
+
+// Drops from `ns` every directory that did not survive.
+inline void drop_lost_dirs(name_space& ns, const std::set<std::string>& dirs) {
+  for (auto it = ns.begin(); it != ns.end();)
+    it = is_root(it->first) || dirs.count(it->first) != 0 ? std::next(it) : ns.erase(it);
+}
+
+// writeback_reorder's names: per directory and per name, the synced or the current entry.
+inline name_space reorder_names(const state& s, std::set<std::string>& dirs, std::uint64_t& rng) {
+  std::set<std::string> kept = s.durable_dirs;
+  for (const auto& d : s.dirs)
+    if (kept.count(d) == 0 && next_random(rng) % 2) kept.insert(d);
+  dirs = reachable_dirs(kept);
+  std::set<std::string> keys;
+  for (const auto& [d, entries] : s.durable_ns) keys.insert(d);
+  for (const auto& [d, entries] : s.current_ns) keys.insert(d);
+  name_space out;
+  static const directory none;
+  for (const auto& d : keys) {
+    const auto dur = s.durable_ns.find(d);
+    const auto cur = s.current_ns.find(d);
+    const directory& a = dur == s.durable_ns.end() ? none : dur->second;
+    const directory& b = cur == s.current_ns.end() ? none : cur->second;
+    std::set<std::string> names;
+    for (const auto& e : a) names.insert(e.first);
+    for (const auto& e : b) names.insert(e.first);
+    directory chosen;
+    for (const auto& n : names) {
+      const auto x = a.find(n);
+      const auto y = b.find(n);
+      const inode_ptr synced = x == a.end() ? nullptr : x->second;
+      const inode_ptr now = y == b.end() ? nullptr : y->second;
+      const inode_ptr pick = synced == now ? synced : (next_random(rng) % 2 ? now : synced);
+      if (pick) chosen[n] = pick;
+    }
+    if (!chosen.empty()) out[d] = std::move(chosen);
+  }
+  drop_lost_dirs(out, dirs);
+  return out;
+}
+
+// writeback_reorder's data for one file that grew: synced bytes, then each page of the
+// unsynced region kept or zeroed, the size synced or current.
+inline void reorder_pages(inode& n, std::uint64_t page_bytes, std::uint64_t& rng) {
+  const std::size_t from = n.durable.size();
+  const std::size_t to = n.current.size();
+  const std::size_t page = static_cast<std::size_t>(std::max<std::uint64_t>(1, page_bytes));
+  const bool extended = next_random(rng) % 2;
+  std::vector<std::byte> out = n.current;
+  for (std::size_t p = from / page * page; p < to; p += page) {
+    if (next_random(rng) % 2) continue;  // this page reached the disk
+    for (std::size_t i = std::max(p, from); i < std::min(p + page, to); ++i) out[i] = std::byte{0};
+  }
+  if (!extended) {
+    // The size never grew: only what lies inside the synced size is there, and that is
+    // the synced bytes themselves.
+    out.resize(from);
+  }
+  n.durable = std::move(out);
+}
+
 // What a reboot after a crash finds, per spec.kind (see crash_kind and
 // fault_injection_fs::crash()): clears pending faults and locks, starts a new epoch, and
 // sets both namespaces and every surviving inode to what survives. REQUIRES: s.mu held.
@@ -258,11 +355,34 @@ inline void apply_crash(state& s, const crash_spec& spec) {
   s.last_append.reset();
   if (spec.kind == crash_kind::keep_unsynced) {
     s.durable_ns = s.current_ns;
+    s.durable_dirs = s.dirs;
     for (inode* n : inodes(s.current_ns)) n->durable = n->current;
     return;
   }
-  s.current_ns = s.durable_ns;
   std::uint64_t rng = spec.seed;
+  if (spec.kind == crash_kind::writeback_reorder) {
+    std::set<std::string> dirs;
+    name_space ns = reorder_names(s, dirs, rng);
+    s.dirs = dirs;
+    s.durable_dirs = std::move(dirs);
+    s.durable_ns = std::move(ns);
+    s.current_ns = s.durable_ns;
+    for (inode* n : inodes_in_name_order(s.durable_ns)) {
+      if (n->current == n->durable) continue;
+      const bool grew = n->current.size() > n->durable.size() &&
+                        std::equal(n->durable.begin(), n->durable.end(), n->current.begin());
+      if (grew)
+        reorder_pages(*n, spec.page_bytes, rng);
+      else if (next_random(rng) % 2)
+        n->durable = n->current;
+      n->current = n->durable;
+    }
+    return;
+  }
+  s.dirs = reachable_dirs(s.durable_dirs);
+  s.durable_dirs = s.dirs;
+  drop_lost_dirs(s.durable_ns, s.dirs);
+  s.current_ns = s.durable_ns;
   for (inode* n : inodes_in_name_order(s.durable_ns)) {
     const bool grew = n->current.size() > n->durable.size() &&
                       std::equal(n->durable.begin(), n->durable.end(), n->current.begin());
@@ -295,6 +415,7 @@ inline void apply_crash(state& s, const crash_spec& spec) {
 // REQUIRES: src.mu held; no one else uses `d` yet.
 inline void copy_disk_state(const state& src, state& d) {
   d.dirs = src.dirs;
+  d.durable_dirs = src.durable_dirs;
   d.ops = src.ops;
   std::map<const inode*, inode_ptr> copies;
   auto copy_ns = [&](const name_space& from) {
