@@ -1,7 +1,8 @@
 // Recovery: what every open does before it serves (SPEC_DIGEST §6). Deterministic and
 // idempotent; it never skips replay because of a "clean shutdown".
 //
-//   R1  create the data directory if needed and take its lock file
+//   R1  create the data directory if needed (and sync its parent, so that the new
+//       directory's entry is durable) and take its lock file
 //   R2  read CHECKPOINT, if any, and load the snapshot it names (every checksum verified),
 //       applying its catalog entries through catalog::apply and its documents through
 //       version_store::link
@@ -10,7 +11,8 @@
 //   R4  discard a torn tail for good (truncate, or remove a whole torn segment), so no
 //       valid record is ever appended behind it
 //   R5  point the commit pipeline at the end of the log; tidy away leftovers of an
-//       interrupted checkpoint
+//       interrupted checkpoint: stale snapshot files, and log segments the checkpoint
+//       covers whose removal a crash undid (wal::scan_result::covered)
 //   R6  rebuild every index from the chains (engine/indexer.hpp), publish the last
 //       CommitId, and fill in the recovery report
 //
@@ -225,6 +227,11 @@ struct recovery {
       if (auto seq = format::parse_segment_file_name(scan.torn->segment)) pipeline.set_next_segment_seq(*seq);
     }
     AERO_TRY(remove_stale_snapshot_files(fs, dir, checkpoint_id));
+    // Segments the checkpoint covers whose removal did not reach the disk before a crash.
+    if (!scan.covered.empty()) {
+      for (const auto& name : scan.covered) AERO_TRY(fs.remove(io::join(dir, name)));
+      AERO_TRY(fs.sync_dir(dir));
+    }
 
     // R6
     indexer<IndexPolicy>::rebuild_all(store.catalog(), metrics);

@@ -34,6 +34,8 @@
 #include <aerodb/format/wal_format.hpp>
 #include <aerodb/io/file_system.hpp>
 
+#include <algorithm>
+#include <array>
 #include <functional>
 #include <optional>
 #include <string>
@@ -72,6 +74,9 @@ struct scan_result {
   std::uint64_t bytes_total = 0;
   std::vector<segment_info> segments;  // every segment that holds valid data, in order
   std::optional<torn_tail> torn;
+  // Older segments wholly covered by the checkpoint, left over when a checkpoint's removals
+  // did not all reach the disk: never read, and safe to remove.
+  std::vector<std::string> covered;
 };
 
 struct scan_progress {
@@ -111,6 +116,77 @@ inline bool all_zero(std::span<const std::byte> data) {
   return true;
 }
 
+// The unit a disk writes whole (docs/reliability.md, assumptions): a crash can leave any
+// sector of a write that was never synced unwritten, reading as zeros, but never half a
+// sector. The file system's 4 KiB pages are whole multiples of it.
+inline constexpr std::size_t sector_bytes = 512;
+
+// True when some sector's part inside [lo, hi) that lies at or after `from` (where the
+// bytes never synced begin) and before the end of the file is all zeros: a crash may have
+// left that sector unwritten.
+inline bool unwritten_sector_in(std::span<const std::byte> data, std::size_t from, std::size_t lo,
+                                std::size_t hi) {
+  hi = std::min(hi, data.size());
+  for (std::size_t s = lo / sector_bytes * sector_bytes; s < hi; s += sector_bytes) {
+    const std::size_t b = std::max(s, from);
+    const std::size_t e = std::min(s + sector_bytes, data.size());
+    if (b < e && all_zero(data.subspan(b, e - b))) return true;
+  }
+  return false;
+}
+
+// True when one flipped bit explains the failing record at `off`: flipping some single bit
+// of its header (header_ok false) or payload (header_ok true, `h` its verified header) makes
+// its checksum match. A crash only ever leaves bytes unwritten, so a record that one bit
+// repairs was written whole and damaged afterwards. The payload search is linear in the
+// payload: CRC32C is linear, so the difference a flip makes to the checksum depends only on
+// the bit's distance from the end, and the observed difference is walked backwards through
+// the CRC register one byte at a time until it matches a single-bit difference.
+inline bool one_bit_repairs(std::span<const std::byte> data, std::size_t off, bool header_ok,
+                            const format::record_header* h) {
+  using namespace format;
+  if (!header_ok) {
+    std::array<std::byte, record_header_size> header{};
+    std::copy_n(data.begin() + static_cast<std::ptrdiff_t>(off), record_header_size, header.begin());
+    for (std::size_t i = 0; i < record_header_size; ++i)
+      for (int bit = 0; bit < 8; ++bit) {
+        header[i] ^= std::byte{static_cast<unsigned char>(1u << bit)};
+        const bool ok = decode_record_header(header.data()).header_crc_ok;
+        header[i] ^= std::byte{static_cast<unsigned char>(1u << bit)};
+        if (ok) return true;
+      }
+    return false;
+  }
+  const auto payload = data.subspan(off + record_header_size, h->payload_length);
+  std::uint32_t diff = crc32c::value(payload) ^ h->payload_crc;
+  constexpr std::uint32_t poly = crc32c::reflected_polynomial;
+  // The register difference a flip of bit j in the payload's last byte makes.
+  std::array<std::uint32_t, 8> last_byte{};
+  for (int j = 0; j < 8; ++j) {
+    std::uint32_t r = 1u << j;
+    for (int k = 0; k < 8; ++k) r = (r >> 1) ^ ((r & 1u) ? poly : 0u);
+    last_byte[static_cast<std::size_t>(j)] = r;
+  }
+  for (std::size_t back = 0; back < payload.size(); ++back) {
+    for (auto v : last_byte)
+      if (v == diff) return true;
+    // Undo one byte of zero input: eight inverse register steps.
+    for (int k = 0; k < 8; ++k) diff = (diff & 0x80000000u) ? (((diff ^ poly) << 1) | 1u) : (diff << 1);
+  }
+  return false;
+}
+
+// True when the failing record at `off` holds bytes that a crash may have left unwritten:
+// some sector's part from the record's start on, inside the record's header (header_ok
+// false) or payload, reads as zeros. Only the last segment's unsynced tail can hold them.
+inline bool has_unwritten_sectors(std::span<const std::byte> data, std::size_t off, bool header_ok,
+                                  const format::record_header* h) {
+  using namespace format;
+  const std::size_t lo = header_ok ? off + record_header_size : off;
+  const std::size_t hi = header_ok ? lo + h->payload_length : off + record_header_size;
+  return unwritten_sector_in(data, off, lo, hi);
+}
+
 inline error corruption(const std::string& segment, std::uint64_t offset, std::string why) {
   return error(errc::wal_corruption, "the write-ahead log is corrupt: " + why,
                {{"segment", segment}, {"offset", std::to_string(offset)}});
@@ -137,6 +213,28 @@ inline result<scan_result> read_wal(io::file_system& fs, const std::string& dir,
   for (auto& n : names)
     if (auto seq = parse_segment_file_name(n)) segs.push_back({*seq, n});
   // list_dir sorts bytewise and names are fixed width, so segs is in sequence order.
+
+  // A checkpoint at C removes the segments it covers, oldest first, and syncs the
+  // directory once after all of them; a crash before that sync may keep any subset of
+  // those names. The log after the checkpoint starts in the newest segment whose header
+  // is whole and whose first CommitId is at most C + 1: everything before it holds only
+  // CommitIds at or below C, is never read, and goes into `covered` for removal.
+  if (checkpoint_id > 0) {
+    std::size_t start = 0;
+    for (std::size_t si = segs.size(); si-- > 0;) {
+      AERO_TRY_ASSIGN(auto f, fs.open(io::join(dir, segs[si].name), io::open_mode::read));
+      std::array<std::byte, segment_header_size> head{};
+      AERO_TRY_ASSIGN(std::size_t got, f->read_at(0, head));
+      const auto decoded = decode_segment_header(std::span<const std::byte>(head.data(), got));
+      if (decoded.status == header_status::valid && decoded.header.segment_seq == segs[si].seq &&
+          decoded.header.first_commit_id <= checkpoint_id + 1) {
+        start = si;
+        break;
+      }
+    }
+    for (std::size_t si = 0; si < start; ++si) out.covered.push_back(segs[si].name);
+    segs.erase(segs.begin(), segs.begin() + static_cast<std::ptrdiff_t>(start));
+  }
 
   std::uint64_t total = 0;
   std::vector<std::uint64_t> sizes;
@@ -202,6 +300,7 @@ inline result<scan_result> read_wal(io::file_system& fs, const std::string& dir,
 
     std::size_t off = segment_header_size;
     std::optional<std::string> damage;
+    bool hole = false;  // the damage is unwritten sectors inside the tail, not its end
     while (off < bytes.size()) {
       const std::size_t remaining = bytes.size() - off;
       if (remaining < record_header_size) {
@@ -213,6 +312,12 @@ inline result<scan_result> read_wal(io::file_system& fs, const std::string& dir,
       if (!h.header_crc_ok) {
         if (detail::all_zero(bytes.subspan(off))) {
           damage = "zero-filled tail";
+          break;
+        }
+        if (last && detail::has_unwritten_sectors(bytes, off, false, &h) &&
+            !detail::one_bit_repairs(bytes, off, false, &h)) {
+          damage = "unwritten sectors in a record header";
+          hole = true;
           break;
         }
         return detail::corruption(s.name, off, "record header checksum mismatch");
@@ -237,8 +342,15 @@ inline result<scan_result> read_wal(io::file_system& fs, const std::string& dir,
         break;
       }
       const auto payload = bytes.subspan(off + record_header_size, h.payload_length);
-      if (crc32c::value(payload) != h.payload_crc)
+      if (crc32c::value(payload) != h.payload_crc) {
+        if (last && detail::has_unwritten_sectors(bytes, off, true, &h) &&
+            !detail::one_bit_repairs(bytes, off, true, &h)) {
+          damage = "unwritten sectors in a record payload";
+          hole = true;
+          break;
+        }
         return detail::corruption(s.name, off, "record payload checksum mismatch");
+      }
       if (h.commit > checkpoint_id) {
         AERO_TRY(on_record(wal_record{static_cast<record_type>(h.type), h.commit, payload,
                                       &s.name, off}));
@@ -256,7 +368,9 @@ inline result<scan_result> read_wal(io::file_system& fs, const std::string& dir,
     out.segments.push_back(info);
     if (damage) {
       if (!last) return detail::corruption(s.name, off, *damage + " before a later segment");
-      if (detail::valid_record_follows(bytes, off + 1, *expected))
+      // Sectors left unwritten inside the unsynced tail may be followed by later sectors
+      // of it that did reach the disk: records after the hole were never synced either.
+      if (!hole && detail::valid_record_follows(bytes, off + 1, *expected))
         return detail::corruption(s.name, off, *damage + " followed by a valid record");
       out.torn = torn_tail{s.name, off, bytes.size() - off, false, *damage};
     }
