@@ -66,6 +66,7 @@ struct workload {
   // collection exists from `collection_created_at` on.
   std::map<std::uint64_t, contents> after;
   std::uint64_t collection_created_at = 0;
+  std::uint64_t index_created_at = 0;  // the index on `index_field`
   std::uint64_t last_commit = 0;
 };
 
@@ -164,6 +165,7 @@ inline workload make_workload(std::uint64_t seed = 20260807, int data_commits = 
     if (!logs_commit(s.kind)) continue;
     s.commit = ++c;
     if (s.kind == step_kind::create_collection) w.collection_created_at = c;
+    if (s.kind == step_kind::create_index) w.index_created_at = c;
     for (const auto& op : s.ops) {
       if (op.kind == op_kind::remove) state.erase(op.id);
       else state[op.id] = op.json;
