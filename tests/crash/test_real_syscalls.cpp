@@ -870,6 +870,7 @@ struct group {
   std::pair<std::size_t, std::size_t> last_point{~std::size_t{0}, 0};
   std::string example;
   std::uint64_t kept = 0;
+  std::size_t id = 0;  // in order of first appearance (names the kept states' directories)
 };
 
 struct run_spec {
@@ -1047,6 +1048,7 @@ TEST_CASE("real system calls: the engine's traced calls are crash-safe on a POSI
           for (const auto& why : reasons) {
             const std::string key = without_numbers(why);
             auto& g = failure_groups[key];
+            if (g.count == 0 && g.crash_points == 0) g.id = failure_groups.size();
             const std::pair<std::size_t, std::size_t> point{ri, c.line};
             if (g.last_point != point) {
               g.last_point = point;
@@ -1061,7 +1063,7 @@ TEST_CASE("real system calls: the engine's traced calls are crash-safe on a POSI
                           ", recovered by " + engine + ": " + why + "; state: " + description;
             if (!keep_dir.empty() && g.kept < 3 && kept_states.count(h)) {
               const stdfs::path where = stdfs::path(keep_dir) /
-                                        ("group" + std::to_string(std::distance(failure_groups.begin(), failure_groups.find(key))) +
+                                        ("group" + std::to_string(g.id) +
                                          "-" + std::to_string(g.kept++));
               materialize(kept_states.at(h), where);
               std::ofstream(where / "WHY.txt") << run_name << "\ncrash after trace line " << c.line << ": " << c.text
