@@ -268,3 +268,25 @@ TEST_CASE_TEMPLATE("writes and schema versions are scoped correctly", Db, AERODB
   auto a = db->read().get("users", "a");
   CHECK((*a)->schema_version == 2);
 }
+
+TEST_CASE_TEMPLATE("regression: a new store's directory, and the commits acknowledged in it, survive a power loss",
+                   Db, AERODB_ENGINES) {
+  // Found by the real-syscall crash test: the data directory was made by mkdir and never
+  // synced into its parent, so a power loss took it away with every acknowledged commit.
+  // Here the store's directory and its parent are both new.
+  auto fs = std::make_shared<testing::fault_injection_fs>();
+  commit_id acked = 0;
+  {
+    auto db = open_or_fail<Db>("/srv/stores/db", in_memory(fs));
+    setup_users(*db);
+    REQUIRE(db->insert("users", 1, R"({"_id":"u1","name":"a","age":1})"));
+    acked = db->last_commit_id();
+  }
+  fs->crash({testing::crash_kind::drop_unsynced});
+  REQUIRE(*fs->exists("/srv/stores/db"));
+  auto db = open_or_fail<Db>("/srv/stores/db", in_memory(fs));
+  CHECK(db->last_commit_id() == acked);
+  auto got = db->read().get("users", "u1");
+  REQUIRE(got);
+  CHECK(got->has_value());
+}

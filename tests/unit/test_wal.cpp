@@ -453,3 +453,152 @@ TEST_CASE("a log that ends below the checkpoint is corruption at the open that f
   CHECK(r.error_value().message().find("ends at CommitId 3, before the checkpoint's 5") !=
         std::string::npos);
 }
+
+// ---- Regressions of the real-syscall crash test (docs/reliability.md, "crash model") ----
+// Each failed before the reader learned the hole rule or the covered-segment rule: the
+// store refused to open after a power loss that lost nothing acknowledged.
+
+namespace {
+
+// Record 4 starts at `start` (a filler record pads the log of records 1..3 up to it) and
+// has a payload of `payload` bytes of 'p'; nothing after record 3 was ever synced. Returns
+// the log's bytes with record 4 (and `more` records after it) appended.
+fmt::byte_buffer log_with_big_record(std::size_t start, std::size_t payload, int more = 0) {
+  auto fs = make_log(2);
+  auto bytes = fs->contents(seg1);
+  const std::size_t filler = start - bytes.size() - fmt::record_header_size;
+  auto pad = framed(fmt::record_type::schema_register, 3, std::string(filler, 'f'));
+  bytes.insert(bytes.end(), pad.begin(), pad.end());
+  REQUIRE(bytes.size() == start);
+  auto big = framed(fmt::record_type::schema_register, 4, std::string(payload, 'p'));
+  bytes.insert(bytes.end(), big.begin(), big.end());
+  for (int i = 0; i < more; ++i) {
+    auto r = framed(fmt::record_type::schema_register, static_cast<fmt::commit_id>(5 + i), "after the hole");
+    bytes.insert(bytes.end(), r.begin(), r.end());
+  }
+  return bytes;
+}
+
+void zero_sector(fmt::byte_buffer& bytes, std::size_t sector) {
+  std::fill(bytes.begin() + static_cast<std::ptrdiff_t>(sector * 512),
+            bytes.begin() + static_cast<std::ptrdiff_t>((sector + 1) * 512), std::byte{0});
+}
+
+}  // namespace
+
+TEST_CASE("regression: an unacknowledged record whose unsynced sectors read as zeros is a torn tail, "
+          "not 'record payload checksum mismatch'") {
+  // Record 4 spans sectors 0..3; writeback put sectors 0, 2 and 3 on disk, not sector 1.
+  auto bytes = log_with_big_record(200, 1500);
+  zero_sector(bytes, 1);
+  auto fs = make_log(0);
+  rewrite(*fs, seg1, bytes);
+  std::vector<fmt::commit_id> ids;
+  auto r = scan(*fs, &ids);
+  REQUIRE(r);
+  CHECK(ids == std::vector<fmt::commit_id>{1, 2, 3});
+  REQUIRE(r->torn.has_value());
+  CHECK(r->torn->offset == 200);
+  CHECK(r->torn->reason == "unwritten sectors in a record payload");
+
+  SUBCASE("records written after the hole were never synced either: still torn") {
+    auto more = log_with_big_record(200, 1500, 2);
+    zero_sector(more, 1);
+    rewrite(*fs, seg1, more);
+    auto again = scan(*fs);
+    REQUIRE(again);
+    CHECK(again->last_commit_id == 3);
+    REQUIRE(again->torn.has_value());
+    CHECK(again->torn->bytes == more.size() - 200);
+  }
+  SUBCASE("the same hole in a segment that is not the last is corruption") {
+    rewrite(*fs, seg1, bytes);
+    auto f = fs->open(dir + "/" + fmt::segment_file_name(2), io::open_mode::create_or_truncate);
+    REQUIRE(f);
+    fmt::byte_buffer seg = fmt::encode_segment_header(fmt::segment_header{2, 5});
+    auto rec = framed(fmt::record_type::schema_register, 5, "in segment 2");
+    seg.insert(seg.end(), rec.begin(), rec.end());
+    REQUIRE((*f)->append(seg));
+    auto c = scan(*fs);
+    REQUIRE_FALSE(c);
+    CHECK(c.code() == errc::wal_corruption);
+  }
+}
+
+TEST_CASE("regression: an unacknowledged record whose header straddles an unwritten sector is a torn tail, "
+          "not 'record header checksum mismatch'") {
+  // Record 4's header is bytes [500, 524): its last 12 bytes lie in sector 1, never written.
+  auto bytes = log_with_big_record(500, 1000);
+  zero_sector(bytes, 1);
+  auto fs = make_log(0);
+  rewrite(*fs, seg1, bytes);
+  auto r = scan(*fs);
+  REQUIRE(r);
+  CHECK(r->last_commit_id == 3);
+  REQUIRE(r->torn.has_value());
+  CHECK(r->torn->offset == 500);
+  CHECK(r->torn->reason == "unwritten sectors in a record header");
+}
+
+TEST_CASE("regression: a flipped bit stays corruption even in a record that holds a zero sector") {
+  // A crash leaves sectors unwritten; it never flips a bit. A payload that is zeros over a
+  // whole sector (legitimately) with one bit flipped elsewhere is damage, not a torn tail.
+  auto fs0 = make_log(2);
+  auto bytes = fs0->contents(seg1);
+  std::string text(1500, '\0');
+  text[0] = 'x';
+  auto rec = framed(fmt::record_type::schema_register, 3, text);
+  const std::size_t start = bytes.size();
+  bytes.insert(bytes.end(), rec.begin(), rec.end());
+  bytes[start + fmt::record_header_size] ^= std::byte{0x04};  // the 'x'
+  auto fs = make_log(0);
+  rewrite(*fs, seg1, bytes);
+  auto r = scan(*fs);
+  REQUIRE_FALSE(r);
+  CHECK(r.code() == errc::wal_corruption);
+  CHECK(r.error_value().to_string().find("record payload checksum mismatch") != std::string::npos);
+}
+
+TEST_CASE("regression: segments a checkpoint covers whose removals persisted out of order are skipped, "
+          "not 'segment 2 is missing before this one'") {
+  auto fs = std::make_shared<testing::fault_injection_fs>();
+  REQUIRE(fs->create_dir(dir));
+  REQUIRE(fs->sync_dir("/"));
+  {
+    wal::wal_writer w(*fs, dir, 300);
+    for (fmt::commit_id i = 1; i <= 12; ++i) {
+      REQUIRE(w.append(framed(fmt::record_type::schema_register, i, std::string(60, 'x')), i));
+      REQUIRE(w.sync());
+    }
+  }
+  auto all = scan(*fs);
+  REQUIRE(all);
+  REQUIRE(all->segments.size() >= 4);
+  // A checkpoint at the last CommitId of segment 2 covers segments 1 and 2; it removed
+  // both, but only segment 2's removal reached the disk.
+  const fmt::commit_id c = all->segments[2].first_commit_id - 1;
+  REQUIRE(fs->remove(dir + "/" + all->segments[1].name));
+  REQUIRE(fs->sync_dir(dir));
+  std::vector<fmt::commit_id> ids;
+  auto r = wal::read_wal(*fs, dir, c, [&](const wal::wal_record& rec) -> result<void> {
+    ids.push_back(rec.commit);
+    return ok();
+  });
+  REQUIRE(r);
+  CHECK(r->covered == std::vector<std::string>{all->segments[0].name});
+  CHECK(r->last_commit_id == 12);
+  REQUIRE_FALSE(ids.empty());
+  CHECK(ids.front() == c + 1);
+
+  SUBCASE("without a checkpoint covering them the gap is still corruption") {
+    auto none = scan(*fs);
+    REQUIRE_FALSE(none);
+    CHECK(none.code() == errc::wal_corruption);
+  }
+  SUBCASE("a checkpoint that does not reach the gap leaves it corruption") {
+    auto below = wal::read_wal(*fs, dir, all->segments[1].first_commit_id - 1,
+                               [](const wal::wal_record&) -> result<void> { return ok(); });
+    REQUIRE_FALSE(below);
+    CHECK(below.code() == errc::wal_corruption);
+  }
+}
