@@ -10,7 +10,7 @@
 //     keeping none, all or a prefix of its unsynced bytes (three seeds);
 //   - power loss with writeback in any order: each unsynced directory entry old or new,
 //     any subset of each file's unsynced 4 KiB pages or 512-byte sectors on disk, the
-//     rest zeros (four seeds; 240 in the long run, for a million crash states).
+//     rest zeros (four seeds; 256 in the long run, for a million crash states).
 // Every resulting disk is recovered by every engine of the policy matrix, on its own copy,
 // and checked:
 //   - recovery succeeds (a crash never produces corruption);
@@ -45,7 +45,7 @@ namespace {
 using matrix = engine_list<AERODB_ENGINES>;
 
 // writeback_reorder seeds per crash point in the long run: enough for a million crash states.
-constexpr std::uint64_t reorder_seeds_long = 240;
+constexpr std::uint64_t reorder_seeds_long = 256;
 
 // Query answers as text; a refused query (its field is not indexed yet at that commit)
 // answers with its error code, which must match too.
@@ -240,6 +240,13 @@ TEST_CASE("power-loss sweep: every crash state of a mixed workload, recovered by
   std::set<std::pair<std::size_t, std::uint32_t>> seen;
   for (std::uint64_t k = 0; k <= h.total_ops; ++k) {
     CAPTURE(k);
+    if (long_run && k % 100 == 0) {
+      // Progress for the long run, which takes a while.
+      const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      std::fprintf(stderr, "power-loss sweep: crash point %llu of %llu, %llu crash states, %llu distinct, %.0f s\n",
+                   static_cast<unsigned long long>(k), static_cast<unsigned long long>(h.total_ops),
+                   static_cast<unsigned long long>(n.states), static_cast<unsigned long long>(n.distinct), sec);
+    }
     // Run to the crash point once, with the writer engine rotating through the matrix.
     auto live = std::make_shared<testing::fault_injection_fs>();
     live->crash_after(k);
