@@ -60,6 +60,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <random>
 #include <memory>
 #include <optional>
 #include <set>
@@ -612,11 +613,11 @@ enum class pick_mode { all_old, all_new, random };
 
 struct chooser {
   pick_mode mode;
-  rs::detail::splitmix64 rng{0};
+  std::mt19937_64 rng{0};
   bool pick() {
     if (mode == pick_mode::all_old) return false;
     if (mode == pick_mode::all_new) return true;
-    return (rng.next() >> 17) & 1;
+    return (rng() >> 17) & 1;
   }
 };
 
@@ -1005,7 +1006,7 @@ TEST_CASE("real system calls: the engine's traced calls are crash-safe on a POSI
         std::set<state_hash> here;
         for (int k = 0; k < 2 + random_states; ++k) {
           chooser ch{k == 0 ? pick_mode::all_old : k == 1 ? pick_mode::all_new : pick_mode::random};
-          ch.rng.s = 0x5EEDull * (ri + 1) + seen_version * 1000003ull + static_cast<std::uint64_t>(k);
+          ch.rng.seed(0x5EEDull * (ri + 1) + seen_version * 1000003ull + static_cast<std::uint64_t>(k));
           crash_state st = make_state(model, ch);
           const state_hash h = hash_state(st);
           if (!here.insert(h).second) continue;

@@ -9,11 +9,13 @@
 // 512-byte sectors and, with small WAL segments, fill segments unevenly.
 //
 // Only the standard library: the workload program includes it next to the engine, the
-// test next to doctest. The generator is its own (splitmix64), not <random>'s
-// distributions, so the workload is the same on every standard library.
+// test next to doctest. It draws from std::mt19937_64 directly (its sequence is fixed by
+// the standard), not through <random>'s distributions, which differ between standard
+// libraries, so the workload is the same everywhere.
 #pragma once
 
 #include <cstdint>
+#include <random>
 #include <cstdio>
 #include <iterator>
 #include <map>
@@ -74,15 +76,10 @@ inline bool logs_commit(step_kind k) { return k != step_kind::checkpoint; }
 
 namespace detail {
 
-struct splitmix64 {
-  std::uint64_t s;
-  std::uint64_t next() {
-    std::uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  std::uint64_t below(std::uint64_t n) { return next() % n; }
+// Uniform enough below n for a workload; exact sequence fixed by the standard.
+struct generator {
+  std::mt19937_64 engine;
+  std::uint64_t below(std::uint64_t n) { return engine() % n; }
 };
 
 inline std::string document(const std::string& id, std::uint64_t qty, std::uint64_t version,
@@ -99,7 +96,7 @@ inline std::string document(const std::string& id, std::uint64_t qty, std::uint6
 // checkpoints after a third and two thirds of them and a GC before the second checkpoint.
 inline workload make_workload(std::uint64_t seed = 20260807, int data_commits = 86) {
   workload w;
-  detail::splitmix64 rng{seed};
+  detail::generator rng{std::mt19937_64{seed}};
   w.steps.push_back({step_kind::register_schema, {}, 0});
   w.steps.push_back({step_kind::create_collection, {}, 0});
   w.steps.push_back({step_kind::create_index, {}, 0});

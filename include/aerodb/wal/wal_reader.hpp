@@ -1,10 +1,11 @@
 // Reads the write-ahead log at recovery, applying the corruption and torn-tail rules.
 //
-// The crash model (docs/format.md, "Torn tails"): a crash keeps every synced byte and, of
-// the bytes appended since the last sync, a prefix (possibly none) — or the file was
-// extended but its new blocks were never written and read back as zeros. A crash never
-// alters bytes that were written, so it can cut a record short but never leave a whole
-// record or a whole header with a bad checksum.
+// The crash model (docs/reliability.md §1, docs/format.md §9): a crash keeps every synced
+// byte; of the bytes written since the last sync, any subset of their 512-byte sectors
+// reached the disk, the others read as zeros (the file may have been extended without
+// them). A sector is written whole or not at all, and a crash never flips a bit. So it can
+// cut the log short, leave zeros at its end, or leave holes of zero sectors inside the
+// unsynced part of the last segment, but never a record that one flipped bit explains.
 //
 // Rules (SPEC_DIGEST §4):
 //   - A record that is cut short (fewer bytes than a header, or a valid header whose
@@ -14,15 +15,20 @@
 //     created after the previous one was synced). The reader reports it; the caller
 //     discards it.
 //   - A whole header that fails its checksum, or a whole record whose payload fails its
-//     checksum, was damaged after it was written: always AERO_WAL_CORRUPTION, even as
-//     the last record of the log (it may have been acknowledged). Nothing is repaired.
-//   - Torn-looking damage followed by any valid record, or by any later segment, is
-//     corruption too.
+//     checksum, was damaged after it was written: AERO_WAL_CORRUPTION, even as the last
+//     record of the log (it may have been acknowledged). Nothing is repaired. The one
+//     exception is a hole: in the last segment, a failing record with a zero sector in
+//     the failing part, that no single flipped bit explains, is a torn tail together with
+//     everything after it (all of it was written after the last completed sync).
+//   - Other torn-looking damage followed by any valid record, or by any later segment, is
+//     corruption.
 //   - A record whose header checksum is valid but whose type is unknown, whose reserved
 //     bytes are not zero, whose length is impossible or whose CommitId is not the
 //     previous one plus one was written whole: it is corruption.
 //   - Segments must be numbered consecutively and each must start at the CommitId that
-//     follows the previous segment's last record.
+//     follows the previous segment's last record; older segments wholly covered by the
+//     checkpoint, left by removals a crash persisted out of order, are skipped (and
+//     listed in scan_result::covered for recovery to delete).
 //   - The log must reach the checkpoint's CommitId: one that ends below it lost synced
 //     records.
 //
