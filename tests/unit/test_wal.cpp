@@ -620,3 +620,38 @@ TEST_CASE("a tear inside a 512-byte sector is outside the crash model: the recor
   CHECK(r.error_value().detail("offset") == "200");
   CHECK(r.error_value().to_string().find("record payload checksum mismatch") != std::string::npos);
 }
+
+TEST_CASE("regression: a header whose last bytes fell in an unwritten sector is torn even when one bit would repair the header") {
+  // Found by the long power-loss sweep (writeback reordered, 512-byte sectors): CommitId
+  // 561 = 0x231, so of the header's CommitId bytes [16, 24) only byte 17 (0x02) is non-zero
+  // past the sector boundary. Zeroing bytes 17..23 changes the header by one bit, and the
+  // header alone was "repaired" by a flip: the reader called it corruption. The payload,
+  // zeroed in the same sector, shows that no single flip explains the record.
+  fmt::byte_buffer bytes = fmt::encode_segment_header(fmt::segment_header{1, 560});
+  const std::size_t start = 1007;  // the header's bytes [17, 24) lie in sector 2
+  auto pad = framed(fmt::record_type::schema_register, 560,
+                    std::string(start - bytes.size() - fmt::record_header_size, 'f'));
+  bytes.insert(bytes.end(), pad.begin(), pad.end());
+  REQUIRE(bytes.size() == start);
+  auto rec = framed(fmt::record_type::schema_register, 561, std::string(120, 'r'));
+  bytes.insert(bytes.end(), rec.begin(), rec.end());
+  std::fill(bytes.begin() + 1024, bytes.end(), std::byte{0});  // sector 2 never written
+  auto fs = make_log(0);
+  rewrite(*fs, seg1, bytes);
+  auto r = wal::read_wal(*fs, dir, 559, [](const wal::wal_record&) -> result<void> { return ok(); });
+  if (!r) FAIL(r.error_value().to_string());
+  CHECK(r->last_commit_id == 560);
+  REQUIRE(r->torn.has_value());
+  CHECK(r->torn->offset == start);
+  CHECK(r->torn->reason == "unwritten sectors in a record header");
+
+  SUBCASE("the same record written whole, then one header bit flipped, is corruption") {
+    auto whole = bytes;
+    std::copy(rec.begin(), rec.end(), whole.begin() + static_cast<std::ptrdiff_t>(start));
+    whole[start + 17] ^= std::byte{0x02};
+    rewrite(*fs, seg1, whole);
+    auto c = wal::read_wal(*fs, dir, 559, [](const wal::wal_record&) -> result<void> { return ok(); });
+    REQUIRE_FALSE(c);
+    CHECK(c.code() == errc::wal_corruption);
+  }
+}

@@ -143,8 +143,11 @@ inline bool unwritten_sector_in(std::span<const std::byte> data, std::size_t fro
 
 // True when one flipped bit explains the failing record at `off`: flipping some single bit
 // of its header (header_ok false) or payload (header_ok true, `h` its verified header) makes
-// its checksum match. A crash only ever leaves bytes unwritten, so a record that one bit
-// repairs was written whole and damaged afterwards. The payload search is linear in the
+// the whole record verify, header and payload. A crash only ever leaves bytes unwritten, so
+// a record that one bit repairs was written whole and damaged afterwards. (A header alone
+// is not enough: an unwritten sector that zeroed the last bytes of a header, which differ
+// from what was written in one bit when they hold a CommitId's high bytes, also zeroed the
+// payload after them, which no flip of the header repairs.) The payload search is linear in the
 // payload: CRC32C is linear, so the difference a flip makes to the checksum depends only on
 // the bit's distance from the end, and the observed difference is walked backwards through
 // the CRC register one byte at a time until it matches a single-bit difference.
@@ -157,9 +160,12 @@ inline bool one_bit_repairs(std::span<const std::byte> data, std::size_t off, bo
     for (std::size_t i = 0; i < record_header_size; ++i)
       for (int bit = 0; bit < 8; ++bit) {
         header[i] ^= std::byte{static_cast<unsigned char>(1u << bit)};
-        const bool ok = decode_record_header(header.data()).header_crc_ok;
+        const record_header repaired = decode_record_header(header.data());
         header[i] ^= std::byte{static_cast<unsigned char>(1u << bit)};
-        if (ok) return true;
+        if (!repaired.header_crc_ok) continue;
+        const std::size_t begin = off + record_header_size;
+        return repaired.payload_length <= data.size() - begin &&
+               crc32c::value(data.subspan(begin, repaired.payload_length)) == repaired.payload_crc;
       }
     return false;
   }
