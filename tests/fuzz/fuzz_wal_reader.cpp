@@ -141,12 +141,20 @@ void check_scan(aerodb::testing::fault_injection_fs& fs, commit_id checkpoint,
   else
     require(scan.last_commit_id >= checkpoint, "last_commit_id below the checkpoint");
 
-  const std::size_t expected_segments = files.size() - (scan.torn && scan.torn->whole_segment ? 1 : 0);
+  // Segments the checkpoint covers, skipped unread: only with a checkpoint, and only the
+  // oldest files.
+  const std::size_t covered = scan.covered.size();
+  require(covered == 0 || checkpoint > 0, "covered segments without a checkpoint");
+  require(covered <= files.size(), "more covered segments than files");
+  for (std::size_t i = 0; i < covered; ++i)
+    require(scan.covered[i] == files[i], "covered segments are not the oldest", scan.covered[i]);
+  const std::size_t expected_segments =
+      files.size() - covered - (scan.torn && scan.torn->whole_segment ? 1 : 0);
   require(scan.segments.size() == expected_segments, "segment count",
           std::to_string(scan.segments.size()) + " of " + std::to_string(files.size()));
   for (std::size_t i = 0; i < scan.segments.size(); ++i) {
     const auto& s = scan.segments[i];
-    require(s.name == files[i], "segments out of order", s.name);
+    require(s.name == files[covered + i], "segments out of order", s.name);
     require(format::parse_segment_file_name(s.name) == s.seq, "segment seq vs name", s.name);
     const std::uint64_t size = fs.file_size(aerodb::io::join(dir, s.name));
     require(s.valid_end >= format::segment_header_size && s.valid_end <= size,
@@ -177,6 +185,8 @@ void check_scan(aerodb::testing::fault_injection_fs& fs, commit_id checkpoint,
 // Recovery and the next commit, as basic_database::recover and the commit path do them.
 void check_recovery(aerodb::testing::fault_injection_fs& fs, commit_id checkpoint,
                     const wal::scan_result& scan, const std::vector<delivered>& records) {
+  for (const auto& name : scan.covered)
+    require(fs.remove(aerodb::io::join(dir, name)).has_value(), "remove covered segment", name);
   if (scan.torn) {
     const std::string path = aerodb::io::join(dir, scan.torn->segment);
     if (scan.torn->whole_segment) {
@@ -190,6 +200,7 @@ void check_recovery(aerodb::testing::fault_injection_fs& fs, commit_id checkpoin
   require(again.scan.has_value(), "reading the log again after recovery failed",
           again.scan ? "" : again.scan.error_value().to_string());
   require(!again.scan->torn, "a torn tail remains after discarding it");
+  require(again.scan->covered.empty(), "covered segments remain after removing them");
   require(again.records == records, "re-reading gave other records");
   require(again.scan->last_commit_id == scan.last_commit_id, "re-reading gave another last id");
   check_scan(fs, checkpoint, *again.scan, again.records);
