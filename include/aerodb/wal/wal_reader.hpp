@@ -39,6 +39,7 @@
 #include <aerodb/error.hpp>
 #include <aerodb/format/wal_format.hpp>
 #include <aerodb/io/file_system.hpp>
+#include <aerodb/wal/segments.hpp>
 
 #include <algorithm>
 #include <array>
@@ -228,24 +229,15 @@ inline result<scan_result> read_wal(io::file_system& fs, const std::string& dir,
 
   // A checkpoint at C removes the segments it covers, oldest first, and syncs the
   // directory once after all of them; a crash before that sync may keep any subset of
-  // those names. The log after the checkpoint starts in the newest segment whose header
-  // is whole and whose first CommitId is at most C + 1: everything before it holds only
-  // CommitIds at or below C, is never read, and goes into `covered` for removal.
+  // those names. Leading segments that hold only CommitIds at or below C are never read
+  // and go into `covered` for recovery to remove, so a gap their removals left is no
+  // corruption.
   if (checkpoint_id > 0) {
-    std::size_t start = 0;
-    for (std::size_t si = segs.size(); si-- > 0;) {
-      AERO_TRY_ASSIGN(auto f, fs.open(io::join(dir, segs[si].name), io::open_mode::read));
-      std::array<std::byte, segment_header_size> head{};
-      AERO_TRY_ASSIGN(std::size_t got, f->read_at(0, head));
-      const auto decoded = decode_segment_header(std::span<const std::byte>(head.data(), got));
-      if (decoded.status == header_status::valid && decoded.header.segment_seq == segs[si].seq &&
-          decoded.header.first_commit_id <= checkpoint_id + 1) {
-        start = si;
-        break;
-      }
-    }
-    for (std::size_t si = 0; si < start; ++si) out.covered.push_back(segs[si].name);
-    segs.erase(segs.begin(), segs.begin() + static_cast<std::ptrdiff_t>(start));
+    std::vector<std::string> names;
+    for (const auto& s : segs) names.push_back(s.name);
+    AERO_TRY_ASSIGN(const std::size_t n, count_covered_segments(fs, dir, names, checkpoint_id));
+    out.covered.assign(names.begin(), names.begin() + static_cast<std::ptrdiff_t>(n));
+    segs.erase(segs.begin(), segs.begin() + static_cast<std::ptrdiff_t>(n));
   }
 
   std::uint64_t total = 0;
