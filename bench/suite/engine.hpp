@@ -95,6 +95,7 @@ class engine {
 // time) has no factory; bench_suite.cpp lists what was compiled in.
 std::unique_ptr<engine> make_aerodb_baseline();
 std::unique_ptr<engine> make_aerodb_accelerated();
+std::unique_ptr<engine> make_aerodb_group_commit();  // group commit alone (commit workloads only)
 std::unique_ptr<engine> make_lmdb();
 std::unique_ptr<engine> make_rocksdb();
 std::unique_ptr<engine> make_leveldb();

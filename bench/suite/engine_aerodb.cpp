@@ -1,5 +1,6 @@
-// AeroDB's two instantiations behind the suite's engine interface: `aerodb::database`
-// (baseline) and `aerodb::accelerated_database`. Documents live in one collection, "docs",
+// AeroDB's instantiations behind the suite's engine interface: `aerodb::database`
+// (baseline), `aerodb::accelerated_database`, and group commit alone (`group_commit`:
+// the baseline with only its fsync policy swapped, for the commit workloads). Documents live in one collection, "docs",
 // under a strict schema; the secondary indexes are `create_index` on bucket and score.
 #include "engine.hpp"
 #include "suite_util.hpp"
@@ -129,6 +130,11 @@ class aerodb_engine final : public engine {
 }  // namespace
 
 std::unique_ptr<engine> make_aerodb_baseline() { return std::make_unique<aerodb_engine<aerodb::database>>("baseline"); }
+std::unique_ptr<engine> make_aerodb_group_commit() {
+  using group_commit_database = aerodb::basic_database<aerodb::policies::group_commit, aerodb::policies::full_traversal,
+                                                       aerodb::policies::ordered_index>;
+  return std::make_unique<aerodb_engine<group_commit_database>>("group_commit");
+}
 std::unique_ptr<engine> make_aerodb_accelerated() {
   return std::make_unique<aerodb_engine<aerodb::accelerated_database>>("accelerated");
 }
