@@ -1,7 +1,11 @@
 // bench_suite: workloads W1-W9 of BENCHMARKS.md for AeroDB's baseline and accelerated
 // engines and for LMDB, RocksDB, LevelDB and SQLite, on one disk, in one run.
 //
-//   bench_suite [--quick] [--dir PATH] [--out DIR] [--engines a,b,..]
+//   bench_suite [--quick] [--dir PATH] [--out DIR] [--engines a,b,..] [--workloads w,..] ...
+//
+// The commit workloads (the fdatasync floors, W1, W2) run in two passes in one invocation:
+// an idle-CPU pass and a busy-CPU pass (a nice-19 spinner thread per CPU), interleaved
+// repetition by repetition; each is reported on its own, with the goals of issue 13.
 //
 // Writes DIR/results.json (every sample), DIR/results.md (the report), and gnuplot data
 // and DIR/charts.gp (scripts/bench.sh renders the PNGs). Progress goes to stderr.
@@ -14,6 +18,7 @@
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+#include <boost/json/value_from.hpp>
 
 #include <fcntl.h>
 #include <malloc.h>
@@ -49,6 +54,10 @@ struct config {
   std::vector<std::string> only_engines;
   bool run_commits = true, run_w5 = true, run_dataset = true;
   bool busy_cpus = false;  // a nice-19 spinner per CPU for the whole run (see --help)
+  // The passes of the commit workloads (floors, W1, W2): "idle" and/or "busy" (spinners on
+  // for that pass only). With --busy-cpus the default is "busy" alone.
+  std::vector<std::string> commit_passes{"idle", "busy"};
+  bool commit_passes_set = false;
   int reps_short = 5;   // W1, W2, W5
   int reps_long = 3;    // the 1M-document workloads (W3, W4, W6, W7, W8, W9)
   std::vector<int> threads{1, 2, 4, 8, 16, 32};
@@ -80,12 +89,14 @@ struct engine_entry {
   const char* name;
   std::unique_ptr<engine> (*make)();
   bool aerodb;
+  bool commits_only = false;  // runs in the commit workloads (W1/W2) only
 };
 
 const std::vector<engine_entry>& all_engines() {
   static const std::vector<engine_entry> v = {
       {"baseline", make_aerodb_baseline, true},
       {"accelerated", make_aerodb_accelerated, true},
+      {"group_commit", make_aerodb_group_commit, true, true},
 #ifdef BENCH_HAVE_LMDB
       {"lmdb", make_lmdb, false},
 #endif
@@ -102,7 +113,38 @@ const std::vector<engine_entry>& all_engines() {
   return v;
 }
 
-bool is_peer(const std::string& e) { return e != "baseline" && e != "accelerated"; }
+const char* pass_label(const std::string& pass) {
+  return pass == "busy" ? "busy-CPU pass (a nice-19 spinner thread per CPU)" : "idle-CPU pass";
+}
+
+// A nice-19 spinner thread per CPU: it takes CPU only when nothing else wants it, so the
+// CPUs never go idle. Spinners live in the parent only (fork copies just the calling
+// thread); they hold no lock, so forking beside them is safe.
+class cpu_spinners {
+ public:
+  cpu_spinners() = default;
+  cpu_spinners(const cpu_spinners&) = delete;
+  cpu_spinners& operator=(const cpu_spinners&) = delete;
+  ~cpu_spinners() { stop(); }
+  void start() {
+    if (!threads_.empty()) return;
+    stop_ = false;
+    for (long i = 0; i < ::sysconf(_SC_NPROCESSORS_ONLN); ++i)
+      threads_.emplace_back([this] {
+        (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19);
+        while (!stop_.load(std::memory_order_relaxed)) {}
+      });
+  }
+  void stop() {
+    stop_ = true;
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::vector<std::thread> threads_;
+};
 
 // ---- formatting -----------------------------------------------------------------------
 
@@ -663,35 +705,27 @@ int run(const config& cfg) {
   make_dir(R.run_dir);
   json::object machine = probe_machine(cfg.dir);
   machine["busy_cpus"] = cfg.busy_cpus;
-  // Spinners live in the parent only (fork copies just the calling thread); they hold no
-  // lock, so forking beside them is safe. At nice 19 they take CPU only when it is idle.
-  std::atomic<bool> spin_stop{false};
-  std::vector<std::thread> spinners;
-  if (cfg.busy_cpus)
-    for (long i = 0; i < ::sysconf(_SC_NPROCESSORS_ONLN); ++i)
-      spinners.emplace_back([&spin_stop] {
-        (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19);
-        while (!spin_stop.load(std::memory_order_relaxed)) {}
-      });
-  struct joiner {
-    std::atomic<bool>& stop;
-    std::vector<std::thread>& threads;
-    ~joiner() {
-      stop = true;
-      for (auto& t : threads) t.join();
-    }
-  } join_spinners{spin_stop, spinners};
+  // --busy-cpus: spinners for the whole run. Otherwise only the commit workloads' busy pass
+  // starts them, and stops them when that pass's repetition ends.
+  cpu_spinners spinners;
+  if (cfg.busy_cpus) spinners.start();
   if (machine["tmpfs"].as_bool())
     std::fprintf(stderr, "WARNING: %s is tmpfs/ramfs; fdatasync is free there and commit numbers mean nothing\n",
                  cfg.dir.c_str());
 
-  std::vector<const engine_entry*> engines;
+  // cengines: the commit workloads' engines (all selected); engines: the others' (without
+  // the commit-only entries, such as group_commit).
+  std::vector<const engine_entry*> cengines, engines;
   for (const auto& e : all_engines())
-    if (cfg.only_engines.empty() || std::find(cfg.only_engines.begin(), cfg.only_engines.end(), e.name) != cfg.only_engines.end())
-      engines.push_back(&e);
-  const std::size_t ne = engines.size();
+    if (cfg.only_engines.empty() || std::find(cfg.only_engines.begin(), cfg.only_engines.end(), e.name) != cfg.only_engines.end()) {
+      cengines.push_back(&e);
+      if (!e.commits_only) engines.push_back(&e);
+    }
+  if (cengines.empty()) throw failure("no engine selected (see --engines)");
+  const std::size_t ne = engines.size(), nce = cengines.size();
   std::string names;
-  for (auto* e : engines) names += std::string(names.empty() ? "" : ", ") + e->name;
+  for (auto* e : cengines)
+    names += std::string(names.empty() ? "" : ", ") + e->name + (e->commits_only ? " (commit workloads only)" : "");
   std::fprintf(stderr, "bench_suite (%s): engines %s; data in %s (%s)\n", cfg.quick ? "quick" : "full", names.c_str(),
                R.run_dir.c_str(), machine["fs_type"].as_string().c_str());
 
@@ -712,39 +746,54 @@ int run(const config& cfg) {
   }
 
   const int nt = static_cast<int>(cfg.threads.size());
-  const int ne_aero = static_cast<int>(std::count_if(engines.begin(), engines.end(), [](auto* e) { return e->aerodb; }));
-  R.total = (cfg.run_commits ? cfg.reps_short * (1 + nt * static_cast<int>(ne)) : 0) +
+  const int np = static_cast<int>(cfg.commit_passes.size());
+  R.total = (cfg.run_commits ? cfg.reps_short * np * (1 + nt * static_cast<int>(nce)) : 0) +
             (cfg.run_w5 ? cfg.reps_short * static_cast<int>(ne) : 0) + (cfg.run_dataset ? cfg.reps_long * static_cast<int>(ne) : 0);
-  (void)ne_aero;
 
-  // samples: W2[engine][threads], floors, W5[engine], dataset[engine]
-  std::map<std::string, std::map<int, json::array>> w2;
-  json::array floor_append, floor_overwrite;
+  // samples: W2[pass][engine][threads], floors[pass], W5[engine], dataset[engine]
+  std::map<std::string, std::map<std::string, std::map<int, json::array>>> w2;
+  std::map<std::string, json::array> floor_append, floor_overwrite;
   std::map<std::string, json::array> w5, load, recov, recov_cp;
 
-  // W1/W2 (and the floor), short repetitions, engines rotated within each repetition.
-  for (int rep = 0; cfg.run_commits && rep < cfg.reps_short; ++rep) {
-    R.announce("floor: write+fdatasync append and overwrite, rep " + std::to_string(rep + 1) + "/" + std::to_string(cfg.reps_short));
-    auto f = R.child(false, [&] {
-      return json::object{{"append", floor_cell(R.run_dir + "/floor-append", true, cfg.floor_seconds)},
-                          {"overwrite", floor_cell(R.run_dir + "/floor-overwrite", false, cfg.floor_seconds)}};
-    });
-    sync_dir(R.run_dir);
-    if (!f.contains("error")) {
-      floor_append.push_back(f["append"]);
-      floor_overwrite.push_back(f["overwrite"]);
-    }
-    for (int threads : cfg.threads)
-      for (std::size_t k = 0; k < ne; ++k) {
-        const auto& ee = *engines[(k + static_cast<std::size_t>(rep)) % ne];
-        R.announce(std::string(threads == 1 ? "W1/W2" : "W2") + " durable inserts, " + ee.name + ", " +
-                   std::to_string(threads) + " thread(s), rep " + std::to_string(rep + 1) + "/" + std::to_string(cfg.reps_short));
-        const std::string dir = R.fresh(std::string("w2-") + ee.name);
-        auto r = R.child(false, [&] { return commits_cell(ee, dir, threads, cfg.commit_seconds); });
-        R.discard(dir);
-        if (!r.contains("error")) w2[ee.name][threads].push_back(r);
+  // W1/W2 (and the floors), short repetitions. Each repetition runs every pass (the idle
+  // one without spinners, the busy one with them; which goes first alternates), and within
+  // each pass the engines are rotated.
+  for (int rep = 0; cfg.run_commits && rep < cfg.reps_short; ++rep)
+    for (int pi = 0; pi < np; ++pi) {
+      const std::string& pass = cfg.commit_passes[static_cast<std::size_t>((pi + rep) % np)];
+      const bool spin = pass == "busy" && !cfg.busy_cpus;
+      if (spin) spinners.start();
+      const std::string tail = ", " + pass + " pass, rep " + std::to_string(rep + 1) + "/" + std::to_string(cfg.reps_short);
+      R.announce("floor: write+fdatasync append and overwrite" + tail);
+      auto f = R.child(false, [&] {
+        return json::object{{"append", floor_cell(R.run_dir + "/floor-append", true, cfg.floor_seconds)},
+                            {"overwrite", floor_cell(R.run_dir + "/floor-overwrite", false, cfg.floor_seconds)}};
+      });
+      sync_dir(R.run_dir);
+      if (!f.contains("error")) {
+        for (auto* side : {&f["append"], &f["overwrite"]}) {
+          side->as_object()["pass"] = pass;
+          side->as_object()["rep"] = rep;
+        }
+        floor_append[pass].push_back(f["append"]);
+        floor_overwrite[pass].push_back(f["overwrite"]);
       }
-  }
+      for (int threads : cfg.threads)
+        for (std::size_t k = 0; k < nce; ++k) {
+          const auto& ee = *cengines[(k + static_cast<std::size_t>(rep)) % nce];
+          R.announce(std::string(threads == 1 ? "W1/W2" : "W2") + " durable inserts, " + ee.name + ", " +
+                     std::to_string(threads) + " thread(s)" + tail);
+          const std::string dir = R.fresh(std::string("w2-") + ee.name);
+          auto r = R.child(false, [&] { return commits_cell(ee, dir, threads, cfg.commit_seconds); });
+          R.discard(dir);
+          if (!r.contains("error")) {
+            r["pass"] = pass;
+            r["rep"] = rep;
+            w2[pass][ee.name][threads].push_back(r);
+          }
+        }
+      if (spin) spinners.stop();
+    }
 
   // W5, short repetitions.
   for (int rep = 0; cfg.run_w5 && rep < cfg.reps_short; ++rep)
@@ -786,6 +835,9 @@ int run(const config& cfg) {
   out["machine"] = machine;
   out["config"] = json::object{{"quick", cfg.quick},
                                {"reps_short", cfg.reps_short},
+                               {"commit_passes", json::value_from(cfg.commit_passes)},
+                               {"threads", json::value_from(cfg.threads)},
+                               {"busy_cpus", cfg.busy_cpus},
                                {"reps_long", cfg.reps_long},
                                {"commit_seconds", cfg.commit_seconds},
                                {"floor_seconds", cfg.floor_seconds},
@@ -814,19 +866,56 @@ int run(const config& cfg) {
   out["build"] = build;
 
   auto med = [](const json::array& a, std::initializer_list<const char*> p) { return median(field(a, p)); };
-  const double floor_app = med(floor_append, {"ops_per_s"});
-  const double floor_ovw = med(floor_overwrite, {"ops_per_s"});
-  out["floor"] = json::object{{"append", floor_append}, {"overwrite", floor_overwrite},
-                              {"append_median_ops_per_s", num(floor_app)}, {"overwrite_median_ops_per_s", num(floor_ovw)}};
 
   std::string md;
   const std::string dat = cfg.out + "/";
-  // commits/s per engine and thread count (median)
-  auto commits = [&](const std::string& e, int t) { return w2.count(e) && w2[e].count(t) ? med(w2[e][t], {"commits_per_s"}) : NAN; };
+
+  // Targets: the commit goals of issue 13 (one table per pass) and the other workloads'.
+  struct target_row {
+    std::string pass, id, target, measured;
+    double value, threshold;
+    bool lower_is_better, judged;  // judged: false = shown for reference, not met/missed
+  };
+  std::vector<target_row> rows;
+  auto add = [&](std::string id, std::string target, std::string measured, double v, double thr, bool lower = false,
+                 std::string pass = {}, bool judged = true) {
+    if (!pass.empty() && !std::isfinite(v)) measured = "n/a";  // a commit cell not run (see --threads, --engines) or failed
+    rows.push_back({std::move(pass), std::move(id), std::move(target), std::move(measured), v, thr, lower, judged});
+  };
+  auto is_met = [](const target_row& r) {
+    return std::isfinite(r.value) && (r.lower_is_better ? r.value <= r.threshold : r.value >= r.threshold);
+  };
+  auto render_targets = [&](const std::string& pass) {
+    std::string t = "| workload | target | measured | ratio | met? |\n|---|---|---|---:|---|\n";
+    for (const auto& r : rows)
+      if (r.pass == pass)
+        t += "| " + r.id + " | " + r.target + " | " + r.measured + " | " + fmt_ratio(r.value) + " | " +
+             (!std::isfinite(r.value) ? "not measured"
+              : !r.judged             ? std::string(is_met(r) ? "(met)" : "(missed)") + " for reference: an idle-pass goal"
+              : is_met(r)             ? "met"
+                                      : "**missed**") +
+             " |\n";
+    return t;
+  };
+
+  // W1/W2 samples of one pass, engine and thread count (empty when none).
+  auto cell_samples = [&](const std::string& pass, const std::string& e, int t) -> const json::array& {
+    static const json::array none;
+    const auto p = w2.find(pass);
+    if (p == w2.end()) return none;
+    const auto x = p->second.find(e);
+    if (x == p->second.end()) return none;
+    const auto y = x->second.find(t);
+    return y == x->second.end() ? none : y->second;
+  };
+  auto cell_med = [&](const std::string& pass, const std::string& e, int t, const char* what) {
+    const auto& s = cell_samples(pass, e, t);
+    return s.empty() ? NAN : med(s, {what});
+  };
   auto best_peer = [&](const std::function<double(const std::string&)>& f, std::string* who, bool higher_better = true) {
     double best = NAN;
-    for (auto* e : engines)
-      if (is_peer(e->name)) {
+    for (auto* e : cengines)
+      if (!e->aerodb) {
         const double v = f(e->name);
         if (std::isfinite(v) && (!std::isfinite(best) || (higher_better ? v > best : v < best))) {
           best = v;
@@ -835,64 +924,143 @@ int run(const config& cfg) {
       }
     return best;
   };
+  auto header = [&](const std::string& first, std::size_t extra_cols, const std::string& extra) {
+    std::string h = "| " + first + " |";
+    for (auto* e : cengines) h += std::string(" ") + e->name + " |";
+    h += extra + "\n|---:|";
+    for (std::size_t i = 0; i < nce + extra_cols; ++i) h += "---:|";
+    return h + "\n";
+  };
 
-  // W2 JSON + markdown
-  json::object jw2;
-  for (auto& [e, byt] : w2) {
-    json::object je;
-    for (auto& [t, samples] : byt)
-      je[std::to_string(t)] = json::object{{"samples", samples},
-                                           {"median_commits_per_s", num(med(samples, {"commits_per_s"}))},
-                                           {"median_p99_us", num(med(samples, {"p99_us"}))}};
-    jw2[e] = je;
-  }
-  out["W1_W2"] = jw2;
+  json::object jw2, jfloor;
+  std::string w12, goals_md;
+  for (const std::string& pass : cfg.run_commits ? cfg.commit_passes : std::vector<std::string>{}) {
+    const json::array& fa = floor_append[pass];
+    const json::array& fo = floor_overwrite[pass];
+    const double floor_app = med(fa, {"ops_per_s"}), floor_ovw = med(fo, {"ops_per_s"});
+    jfloor[pass] = json::object{{"append", fa}, {"overwrite", fo},
+                                {"append_median_ops_per_s", num(floor_app)}, {"overwrite_median_ops_per_s", num(floor_ovw)}};
+    json::object jp;
+    for (auto& [e, byt] : w2[pass]) {
+      json::object je;
+      for (auto& [t, samples] : byt)
+        je[std::to_string(t)] = json::object{{"samples", samples},
+                                             {"median_commits_per_s", num(med(samples, {"commits_per_s"}))},
+                                             {"median_p50_us", num(med(samples, {"p50_us"}))},
+                                             {"median_p99_us", num(med(samples, {"p99_us"}))},
+                                             {"median_records_per_sync", num(med(samples, {"records_per_sync"}))}};
+      jp[e] = je;
+    }
+    jw2[pass] = jp;
 
-  std::string w12;
-  w12 += "### W1/W2: durable inserts, one 256-byte document per commit\n\n";
-  w12 += "Floor (same run, 256-byte records): append `write+fdatasync` " + fmt_count(floor_app) +
-         " ops/s (p50 " + fmt_sig(med(floor_append, {"p50_us"})) + " us), overwrite `pwrite+fdatasync` of a pre-zeroed file " +
-         fmt_count(floor_ovw) + " ops/s (p50 " + fmt_sig(med(floor_overwrite, {"p50_us"})) + " us).\n\n";
-  w12 += "Commits/s (median of " + std::to_string(cfg.reps_short) + " repetitions, " + fmt(cfg.commit_seconds, 1) +
-         " s each)\n\n| threads |";
-  for (auto* e : engines) w12 += std::string(" ") + e->name + " |";
-  w12 += " accelerated / best peer |\n|---:|";
-  for (std::size_t i = 0; i <= ne; ++i) w12 += "---:|";
-  w12 += "\n";
-  {
-    std::ofstream f(dat + "commits.dat");
-    f << "threads";
-    for (auto* e : engines) f << ' ' << e->name;
-    f << " floor_append\n";
+    auto commits = [&](const std::string& e, int t) { return cell_med(pass, e, t, "commits_per_s"); };
+    auto p50 = [&](const std::string& e, int t) { return cell_med(pass, e, t, "p50_us"); };
+    auto p99 = [&](const std::string& e, int t) { return cell_med(pass, e, t, "p99_us"); };
+
+    w12 += std::string("### W1/W2: durable inserts, one 256-byte document per commit, ") + pass_label(pass) + "\n\n";
+    w12 += "Floors (same pass, 256-byte records; median ops/s, p50 / p99 us): append `write+fdatasync` " + fmt_count(floor_app) +
+           " (" + fmt_sig(med(fa, {"p50_us"})) + " / " + fmt_sig(med(fa, {"p99_us"})) +
+           "), overwrite `pwrite+fdatasync` of a pre-zeroed file " + fmt_count(floor_ovw) + " (" +
+           fmt_sig(med(fo, {"p50_us"})) + " / " + fmt_sig(med(fo, {"p99_us"})) + ").\n\n";
+    w12 += "Commits/s (median of " + std::to_string(cfg.reps_short) + " repetitions, " + fmt(cfg.commit_seconds, 1) +
+           " s each)\n\n" + header("threads", 1, " accelerated / best peer |");
+    {
+      std::ofstream f(dat + (pass == "busy" ? "commits_busy.dat" : "commits.dat"));
+      f << "threads";
+      for (auto* e : cengines) f << ' ' << e->name;
+      f << " floor_append floor_overwrite\n";
+      for (int t : cfg.threads) {
+        w12 += "| " + std::to_string(t) + " |";
+        f << t;
+        for (auto* e : cengines) {
+          const double v = commits(e->name, t);
+          w12 += " " + fmt_count(v) + " |";
+          f << ' ' << (std::isfinite(v) ? v : 0);
+        }
+        std::string who;
+        const double bp = best_peer([&](const std::string& e) { return commits(e, t); }, &who);
+        w12 += " " + fmt_ratio(ratio(commits("accelerated", t), bp)) + (who.empty() ? "" : " (" + who + ")") + " |\n";
+        f << ' ' << (std::isfinite(floor_app) ? floor_app : 0) << ' ' << (std::isfinite(floor_ovw) ? floor_ovw : 0) << '\n';
+      }
+    }
+    w12 += "\nCommit latency, ms: p50 / p99 (medians over repetitions)\n\n" + header("threads", 0, "");
     for (int t : cfg.threads) {
       w12 += "| " + std::to_string(t) + " |";
-      f << t;
-      for (auto* e : engines) {
-        const double v = commits(e->name, t);
-        w12 += " " + fmt_count(v) + " |";
-        f << ' ' << (std::isfinite(v) ? v : 0);
-      }
-      std::string who;
-      const double bp = best_peer([&](const std::string& e) { return commits(e, t); }, &who);
-      w12 += " " + fmt_ratio(ratio(commits("accelerated", t), bp)) + " (" + who + ") |\n";
-      f << ' ' << floor_app << '\n';
+      for (auto* e : cengines) w12 += " " + fmt_sig(p50(e->name, t) / 1000) + " / " + fmt_sig(p99(e->name, t) / 1000) + " |";
+      w12 += "\n";
     }
-  }
-  w12 += "\np99 commit latency, ms (median over repetitions) / records per fsync (AeroDB: from its metrics; RocksDB: "
-         "WAL_FILE_SYNCED ticker; others do not count)\n\n| threads |";
-  for (auto* e : engines) w12 += std::string(" ") + e->name + " |";
-  w12 += "\n|---:|";
-  for (std::size_t i = 0; i < ne; ++i) w12 += "---:|";
-  w12 += "\n";
-  for (int t : cfg.threads) {
-    w12 += "| " + std::to_string(t) + " |";
-    for (auto* e : engines) {
-      const auto& s = w2[e->name][t];
-      const double rps = med(s, {"records_per_sync"});
-      w12 += " " + fmt_sig(med(s, {"p99_us"}) / 1000) + (std::isfinite(rps) ? " / " + fmt(rps, 1) : "") + " |";
+    // Records per fsync, for the engines that count their syncs.
+    std::vector<const engine_entry*> counting;
+    for (auto* e : cengines)
+      for (int t : cfg.threads)
+        if (std::isfinite(cell_med(pass, e->name, t, "records_per_sync"))) {
+          counting.push_back(e);
+          break;
+        }
+    std::string others;
+    for (auto* e : cengines)
+      if (std::find(counting.begin(), counting.end(), e) == counting.end()) others += (others.empty() ? "" : ", ") + std::string(e->name);
+    w12 += "\nRecords per fsync (median; AeroDB: from its metrics; RocksDB: WAL_FILE_SYNCED ticker" +
+           (others.empty() ? std::string() : "; " + others + ": not counted") + ")\n\n| threads |";
+    for (auto* e : counting) w12 += std::string(" ") + e->name + " |";
+    w12 += "\n|---:|";
+    for (std::size_t i = 0; i < counting.size(); ++i) w12 += "---:|";
+    w12 += "\n";
+    for (int t : cfg.threads) {
+      w12 += "| " + std::to_string(t) + " |";
+      for (auto* e : counting) w12 += " " + fmt(cell_med(pass, e->name, t, "records_per_sync"), 1) + " |";
+      w12 += "\n";
     }
     w12 += "\n";
+
+    // The commit goals of issue 13, for this pass.
+    const double a1 = commits("accelerated", 1);
+    std::string who1;
+    const double bp1 = best_peer([&](const std::string& e) { return commits(e, 1); }, &who1);
+    add("W1", "1 writer: accelerated >= 1.3x the best durable peer", fmt_count(a1) + " vs " + who1 + " " + fmt_count(bp1) + " commits/s",
+        ratio(a1, bp1), 1.3, false, pass);
+    add("W1", "1 writer: accelerated >= 0.9x the overwrite floor", fmt_count(a1) + " vs floor " + fmt_count(floor_ovw) + " commits/s",
+        ratio(a1, floor_ovw), 0.9, false, pass);
+    const double g1 = commits("group_commit", 1), b1 = commits("baseline", 1);
+    add("W1", "1 writer: group commit alone (group_commit) >= 0.95x baseline",
+        fmt_count(g1) + " vs " + fmt_count(b1) + " commits/s", ratio(g1, b1), 0.95, false, pass);
+    for (int t : {8, 32}) {
+      std::string w;
+      const double b = best_peer([&](const std::string& e) { return commits(e, t); }, &w);
+      add("W2", std::to_string(t) + " writers: accelerated >= 2x the best peer",
+          fmt_count(commits("accelerated", t)) + " vs " + w + " " + fmt_count(b) + " commits/s", ratio(commits("accelerated", t), b),
+          2.0, false, pass);
+    }
+    {
+      double worst = NAN, wa = NAN, wb = NAN;
+      int wt = 0, measured = 0;
+      std::string wwho;
+      for (int t : cfg.threads) {
+        std::string w;
+        const double b = best_peer([&](const std::string& e) { return commits(e, t); }, &w);
+        const double a = commits("accelerated", t), r = ratio(a, b);
+        if (!std::isfinite(r)) continue;
+        ++measured;
+        if (!std::isfinite(worst) || r < worst) worst = r, wa = a, wb = b, wt = t, wwho = w;
+      }
+      add("W2", "idle-CPU pass: accelerated >= 1.0x the best peer at every thread count (the worst shown)",
+          std::isfinite(worst) ? "worst at " + std::to_string(wt) + (wt == 1 ? " writer: " : " writers: ") + fmt_count(wa) + " vs " + wwho + " " + fmt_count(wb) +
+                                     " commits/s (" + std::to_string(measured) + " of " + std::to_string(cfg.threads.size()) +
+                                     " thread counts measured)"
+                               : std::string("n/a"),
+          worst, 1.0, false, pass, pass == "idle");
+    }
+    {
+      const double ap = p99("accelerated", 32);
+      std::string w;
+      const double bp = best_peer([&](const std::string& e) { return p99(e, 32); }, &w, false);
+      add("W2", "32 writers: accelerated p99 commit latency <= the best peer's (the lowest peer p99)",
+          fmt_sig(ap / 1000) + " ms vs " + w + " " + fmt_sig(bp / 1000) + " ms", ratio(ap, bp), 1.0, true, pass);
+    }
+    goals_md += std::string("### Commit goals (issue 13), ") + pass_label(pass) + "\n\n" + render_targets(pass) + "\n";
   }
+  out["floor"] = jfloor;
+  out["W1_W2"] = jw2;
 
   // Dataset workloads
   json::object jd;
@@ -915,7 +1083,7 @@ int run(const config& cfg) {
   // answers compared with the first engine's
   std::uint64_t mismatches = 0;
   std::string mismatch_detail;
-  {
+  if (!engines.empty()) {
     const std::string ref = engines.front()->name;
     for (auto* e : engines)
       for (std::size_t r = 0; r < std::min(load[ref].size(), load[e->name].size()); ++r) {
@@ -1035,27 +1203,8 @@ int run(const config& cfg) {
             fmt_sig(med(s, {"rss_growth_bytes"}) / 1048576.0) + " | " + fmt_count(med(s, {"counters", "versions"})) + " |\n";
   }
 
-  // Targets
-  struct target_row { std::string id, target, measured; double value, threshold; bool lower_is_better; };
-  std::vector<target_row> rows;
-  auto add = [&](std::string id, std::string target, std::string measured, double v, double thr, bool lower = false) {
-    rows.push_back({std::move(id), std::move(target), std::move(measured), v, thr, lower});
-  };
+  // Targets of the other workloads
   {
-    std::string who;
-    const double bp = best_peer([&](const std::string& e) { return commits(e, 1); }, &who);
-    add("W1", "accelerated commits/s >= 1.3x best durable peer, 1 writer",
-        fmt_count(commits("accelerated", 1)) + " vs " + who + " " + fmt_count(bp), ratio(commits("accelerated", 1), bp), 1.3);
-    add("W1", "accelerated commits/s >= 0.9x append floor", fmt_count(commits("accelerated", 1)) + " vs floor " + fmt_count(floor_app),
-        ratio(commits("accelerated", 1), floor_app), 0.9);
-    add("W1", "(baseline, for reference) >= 1.3x best durable peer", fmt_count(commits("baseline", 1)) + " vs " + who + " " + fmt_count(bp),
-        ratio(commits("baseline", 1), bp), 1.3);
-    for (int t : {8, 32}) {
-      std::string w;
-      const double b = best_peer([&](const std::string& e) { return commits(e, t); }, &w);
-      add("W2", "accelerated commits/s >= 2x best peer, " + std::to_string(t) + " threads",
-          fmt_count(commits("accelerated", t)) + " vs " + w + " " + fmt_count(b), ratio(commits("accelerated", t), b), 2.0);
-    }
     const double a4 = dmed("accelerated", {"reads", "uniform_1t", "reads_per_s"});
     const double l4 = dmed("lmdb", {"reads", "uniform_1t", "reads_per_s"});
     add("W4", "accelerated point reads >= 2x LMDB, 1 thread, uniform", fmt_count(a4) + " vs " + fmt_count(l4) + " reads/s", ratio(a4, l4), 2.0);
@@ -1074,18 +1223,21 @@ int run(const config& cfg) {
     const double m = dmed("accelerated", {"rss_bytes_per_doc"});
     add("W9", "accelerated memory <= 1.5x raw document bytes (256)", fmt_count(m) + " bytes/document", m / document_bytes, 1.5, true);
   }
-  std::string tmd = "| workload | target | measured | ratio | met? |\n|---|---|---|---:|---|\n";
   json::array jt;
   for (const auto& r : rows) {
-    const bool met = std::isfinite(r.value) && (r.lower_is_better ? r.value <= r.threshold : r.value >= r.threshold);
-    tmd += "| " + r.id + " | " + r.target + " | " + r.measured + " | " + fmt_ratio(r.value) + " | " +
-           (std::isfinite(r.value) ? (met ? "met" : "**missed**") : "not measured") + " |\n";
-    jt.push_back(json::object{{"workload", r.id}, {"target", r.target}, {"measured", r.measured},
-                              {"ratio", num(r.value)}, {"threshold", r.threshold}, {"met", met}});
+    json::object o{{"workload", r.id}, {"target", r.target}, {"measured", r.measured}, {"ratio", num(r.value)},
+                   {"threshold", r.threshold}, {"met", is_met(r)}};
+    if (!r.pass.empty()) {
+      o["pass"] = r.pass;
+      o["judged"] = r.judged;
+    }
+    jt.push_back(std::move(o));
   }
   out["targets"] = jt;
 
-  md += "## Targets\n\n" + tmd + "\n## Results\n\n" + w12 + "\n" + wd + "\n" + w5md + "\n";
+  md += "## Targets\n\n" + goals_md;
+  if (cfg.run_dataset) md += (cfg.run_commits ? "### Other workloads\n\n" : "") + render_targets("") + "\n";
+  md += "## Results\n\n" + w12 + (cfg.run_dataset ? wd + "\n" : "") + (cfg.run_w5 ? w5md + "\n" : "");
   md += "## Machine and build\n\n";
   md += "- date (UTC): " + std::string(machine["date_utc"].as_string()) + "\n";
   md += "- machine: " + std::to_string(machine["nproc"].as_int64()) + " CPUs, " + std::string(machine["cpu_model"].as_string()) +
@@ -1094,10 +1246,13 @@ int run(const config& cfg) {
   for (const auto& kv : build) md += "- " + std::string(kv.key()) + ": " + std::string(kv.value().as_string()) + "\n";
   const double total = seconds_since(R.started);
   if (cfg.busy_cpus) md += "- `--busy-cpus`: a nice-19 spinner thread per CPU ran for the whole suite\n";
+  std::string passes;
+  for (const auto& p : cfg.commit_passes) passes += (passes.empty() ? "" : " and ") + std::string(pass_label(p));
   md += "- method: each cell in its own forked process; engines rotated within every repetition; " +
         std::to_string(cfg.reps_short) + " repetitions for W1/W2/W5, " + std::to_string(cfg.reps_long) +
-        " for the " + nd + "-document workloads; medians, p99 of per-operation latencies; suite run time " +
-        fmt(total, 0) + " s\n";
+        " for the " + nd + "-document workloads; the commit workloads (floors, W1, W2) in " +
+        std::to_string(cfg.commit_passes.size()) + " pass(es) per repetition: " + passes +
+        " (which goes first alternates); medians, p99 of per-operation latencies; suite run time " + fmt(total, 0) + " s\n";
   out["total_seconds"] = total;
   out["failed_cells"] = R.errors;
 
@@ -1106,24 +1261,32 @@ int run(const config& cfg) {
     f << "# Renders the suite's charts: cd to this directory, then `gnuplot charts.gp`.\n"
          "set terminal pngcairo size 900,520 noenhanced font 'sans,10'\n"
          "set style data histograms\nset style histogram clustered gap 1\nset style fill solid 0.85 border -1\n"
-         "set grid ytics\nset key outside right top\nset key autotitle columnheader\n"
-         "set output 'commits.png'\nset title 'W1/W2: durable commits/s vs writer threads (median)'\n"
-         "set logscale x 2\nset logscale y\nset xlabel 'writer threads'\nset ylabel 'commits/s'\nset style data linespoints\n"
-         "plot for [i=2:" << ne + 1 << "] 'commits.dat' using 1:i title columnheader(i) lw 2, "
-         "'commits.dat' using 1:" << ne + 2 << " title 'floor: write+fdatasync (1 thread)' with lines dt 2 lc rgb 'black'\n"
-         "unset logscale x\nset style data histograms\nset xlabel ''\n"
-         "set output 'reads.png'\nset title 'W4: point reads/s, " << nd << " documents (median)'\nset ylabel 'reads/s'\n"
-         "plot 'reads.dat' using 2:xtic(1) title 'uniform 1t', '' using 3 title 'uniform 2t', '' using 4 title 'Zipf 1t', '' using 5 title 'Zipf 2t'\n"
-         "set output 'queries.png'\nset title 'W6: query latency at 1% selectivity, ms (median, log scale)'\nset ylabel 'ms per query'\n"
-         "set xtics rotate by -15\n"
-         "plot for [i=2:" << ne + 1 << "] 'queries.dat' using i:xtic(1) title columnheader(i)\n"
-         "set xtics norotate\n"
-         "set output 'recovery.png'\nset title 'W7: seconds to first read after SIGKILL, " << nd << " documents (median, log scale)'\n"
-         "set ylabel 'seconds'\n"
-         "plot 'recovery.dat' using 2:xtic(1) title 'from the log', '' using 3 title 'from a checkpoint (AeroDB)'\n"
-         "unset logscale y\nset output 'memory.png'\nset title 'W9: resident bytes per document (raw document: 256 bytes)'\n"
-         "set ylabel 'bytes per document'\n"
-         "plot 'memory.dat' using 2:xtic(1) title 'after the load', '' using 3 title 'after recovery', 384 with lines dt 2 lc rgb 'black' title 'target: 1.5 x 256'\n";
+         "set grid ytics\nset key outside right top\nset key autotitle columnheader\n";
+    // One commits chart per pass: commits.png (idle CPUs), commits_busy.png (busy CPUs).
+    for (const std::string& pass : cfg.run_commits ? cfg.commit_passes : std::vector<std::string>{}) {
+      const std::string d = pass == "busy" ? "commits_busy" : "commits";
+      f << "set output '" << d << ".png'\nset title 'W1/W2: durable commits/s vs writer threads (median), " << pass_label(pass)
+        << "'\n"
+           "set logscale x 2\nset logscale y\nset xlabel 'writer threads'\nset ylabel 'commits/s'\nset style data linespoints\n"
+           "plot for [i=2:" << nce + 1 << "] '" << d << ".dat' using 1:i title columnheader(i) lw 2, "
+           "'" << d << ".dat' using 1:" << nce + 2 << " title 'floor: write+fdatasync, append (1 thread)' with lines dt 2 lc rgb 'black', "
+           "'" << d << ".dat' using 1:" << nce + 3 << " title 'floor: pwrite+fdatasync, overwrite (1 thread)' with lines dt 3 lc rgb 'black'\n"
+           "unset logscale x\nunset logscale y\nset style data histograms\nset xlabel ''\n";
+    }
+    if (cfg.run_dataset)
+      f << "set logscale y\n"
+           "set output 'reads.png'\nset title 'W4: point reads/s, " << nd << " documents (median)'\nset ylabel 'reads/s'\n"
+           "plot 'reads.dat' using 2:xtic(1) title 'uniform 1t', '' using 3 title 'uniform 2t', '' using 4 title 'Zipf 1t', '' using 5 title 'Zipf 2t'\n"
+           "set output 'queries.png'\nset title 'W6: query latency at 1% selectivity, ms (median, log scale)'\nset ylabel 'ms per query'\n"
+           "set xtics rotate by -15\n"
+           "plot for [i=2:" << ne + 1 << "] 'queries.dat' using i:xtic(1) title columnheader(i)\n"
+           "set xtics norotate\n"
+           "set output 'recovery.png'\nset title 'W7: seconds to first read after SIGKILL, " << nd << " documents (median, log scale)'\n"
+           "set ylabel 'seconds'\n"
+           "plot 'recovery.dat' using 2:xtic(1) title 'from the log', '' using 3 title 'from a checkpoint (AeroDB)'\n"
+           "unset logscale y\nset output 'memory.png'\nset title 'W9: resident bytes per document (raw document: 256 bytes)'\n"
+           "set ylabel 'bytes per document'\n"
+           "plot 'memory.dat' using 2:xtic(1) title 'after the load', '' using 3 title 'after recovery', 384 with lines dt 2 lc rgb 'black' title 'target: 1.5 x 256'\n";
   }
   std::string text;
   pretty(text, json::value(std::move(out)), 0);
@@ -1141,6 +1304,9 @@ int run(const config& cfg) {
 
 int main(int argc, char** argv) {
   config cfg;
+  // --quick first, so that the options given with it (--threads, --reps, ...) override its sizes.
+  for (int i = 1; i < argc; ++i)
+    if (std::string_view(argv[i]) == "--quick") cfg.make_quick();
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];
     auto value = [&]() -> std::string {
@@ -1150,17 +1316,56 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--quick") cfg.make_quick();
-    else if (a == "--dir") cfg.dir = value();
-    else if (a == "--out") cfg.out = value();
-    else if (a == "--engines") {
-      std::string list = value();
-      for (std::size_t p = 0; p <= list.size();) {
-        const std::size_t c = std::min(list.find(',', p), list.size());
-        if (c > p) cfg.only_engines.push_back(list.substr(p, c - p));
+    auto list = [&]() {
+      const std::string v = value();
+      std::vector<std::string> items;
+      for (std::size_t p = 0; p <= v.size();) {
+        const std::size_t c = std::min(v.find(',', p), v.size());
+        if (c > p) items.push_back(v.substr(p, c - p));
         p = c + 1;
       }
-    } else if (a == "--workloads") {
+      return items;
+    };
+    auto positive = [&](double v, const char* what) {
+      if (!(v > 0)) {
+        std::fprintf(stderr, "bench_suite: %s must be positive\n", what);
+        std::exit(2);
+      }
+      return v;
+    };
+    if (a == "--quick") {
+    } else if (a == "--dir") cfg.dir = value();
+    else if (a == "--out") cfg.out = value();
+    else if (a == "--engines") {
+      cfg.only_engines = list();
+      for (const auto& n : cfg.only_engines)
+        if (std::none_of(all_engines().begin(), all_engines().end(), [&](const engine_entry& e) { return n == e.name; })) {
+          std::fprintf(stderr, "bench_suite: unknown or not built engine '%s' (try --help)\n", n.c_str());
+          return 2;
+        }
+    } else if (a == "--commit-passes") {
+      cfg.commit_passes = list();
+      cfg.commit_passes_set = true;
+      if (cfg.commit_passes.empty()) {
+        std::fprintf(stderr, "bench_suite: --commit-passes needs idle, busy or idle,busy\n");
+        return 2;
+      }
+      for (std::size_t i = 0; i < cfg.commit_passes.size(); ++i)
+        if ((cfg.commit_passes[i] != "idle" && cfg.commit_passes[i] != "busy") ||
+            std::find(cfg.commit_passes.begin(), cfg.commit_passes.begin() + static_cast<long>(i), cfg.commit_passes[i]) !=
+                cfg.commit_passes.begin() + static_cast<long>(i)) {
+          std::fprintf(stderr, "bench_suite: --commit-passes takes idle, busy or idle,busy, not '%s'\n",
+                       cfg.commit_passes[i].c_str());
+          return 2;
+        }
+    } else if (a == "--threads") {
+      cfg.threads.clear();
+      for (const auto& t : list()) cfg.threads.push_back(static_cast<int>(positive(std::stoi(t), "--threads")));
+      std::sort(cfg.threads.begin(), cfg.threads.end());
+      cfg.threads.erase(std::unique(cfg.threads.begin(), cfg.threads.end()), cfg.threads.end());
+    } else if (a == "--reps") cfg.reps_short = static_cast<int>(positive(std::stoi(value()), "--reps"));
+    else if (a == "--commit-seconds") cfg.commit_seconds = cfg.floor_seconds = positive(std::stod(value()), "--commit-seconds");
+    else if (a == "--workloads") {
       const std::string w = value();
       cfg.run_commits = w.find("commits") != std::string::npos;
       cfg.run_w5 = w.find("w5") != std::string::npos;
@@ -1169,19 +1374,36 @@ int main(int argc, char** argv) {
     else if (a == "--reps-long") cfg.reps_long = std::stoi(value());
     else if (a == "--docs") cfg.dataset_docs = std::stoul(value());
     else if (a == "--help" || a == "-h") {
-      std::puts("usage: bench_suite [--quick] [--dir PATH] [--out DIR] [--engines a,b,..] [--docs N] [--reps-long N]\n"
+      std::puts("usage: bench_suite [--quick] [--dir PATH] [--out DIR] [--engines a,b,..] [--workloads w,..]\n"
+                "                   [--commit-passes idle,busy] [--threads 1,8,..] [--reps N] [--commit-seconds S]\n"
+                "                   [--docs N] [--reps-long N] [--busy-cpus]\n"
                 "  --quick     tiny sizes (seconds); the numbers are noise, the point is that the harness runs\n"
                 "  --dir PATH  where data directories go (a real disk, not tmpfs); default ./bench-data\n"
                 "  --out DIR   where results.json, results.md, *.dat and charts.gp go; default .\n"
-                "  --engines   a subset of: baseline,accelerated,lmdb,rocksdb,leveldb,sqlite\n"
-                "  --workloads a subset of: commits (W1/W2 + floor), w5, dataset (W3,W4,W6,W7,W8,W9); default all\n"
+                "  --engines   a subset of: baseline,accelerated,group_commit,lmdb,rocksdb,leveldb,sqlite\n"
+                "              (group_commit, group commit alone, runs in the commit workloads only)\n"
+                "  --workloads a subset of: commits (W1/W2 + floors), w5, dataset (W3,W4,W6,W7,W8,W9); default all\n"
+                "  --commit-passes  the passes of the commit workloads, run in one invocation, interleaved\n"
+                "              repetition by repetition: idle (no spinners), busy (a nice-19 spinner thread\n"
+                "              per CPU during that pass only); default idle,busy (busy alone with --busy-cpus)\n"
+                "  --threads   writer thread counts of W1/W2 (default 1,2,4,8,16,32; the goals use 1, 8 and 32)\n"
+                "  --reps N    repetitions of W1/W2 (per pass) and W5 (default 5)\n"
+                "  --commit-seconds S  seconds per W1/W2 cell and per floor measurement (default 1)\n"
                 "  --docs N    documents for the dataset workloads (default 1,000,000)\n"
                 "  --reps-long N  repetitions of the dataset workloads (default 3)\n"
-                "  --busy-cpus keep every CPU busy with a nice-19 spinner thread: on VMs whose idle vCPUs\n"
-                "              halt, an fdatasync waited for on idle CPUs completes only at the next timer tick");
+                "  --busy-cpus keep every CPU busy with a nice-19 spinner thread for the whole run: on VMs whose\n"
+                "              idle vCPUs halt, an fdatasync waited for on idle CPUs completes only at the next\n"
+                "              timer tick. The commit workloads then run one pass, labelled busy");
       return 0;
     } else {
       std::fprintf(stderr, "bench_suite: unknown argument '%s' (try --help)\n", argv[i]);
+      return 2;
+    }
+  }
+  if (cfg.busy_cpus) {
+    if (!cfg.commit_passes_set) cfg.commit_passes = {"busy"};
+    if (std::find(cfg.commit_passes.begin(), cfg.commit_passes.end(), "idle") != cfg.commit_passes.end()) {
+      std::fprintf(stderr, "bench_suite: --busy-cpus keeps the CPUs busy for the whole run: no idle commit pass is possible\n");
       return 2;
     }
   }
