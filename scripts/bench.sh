@@ -13,6 +13,10 @@
 # on the disk under bench-data/ (override with BENCH_DATA_DIR; never tmpfs), and renders the
 # charts with gnuplot. BENCH_NO_APT=1 skips the apt-get step; BENCH_BUILD_DIR reuses another
 # build directory; BENCH_ARGS adds bench_suite options (e.g. "--reps-long 1").
+#
+# One bench_suite invocation measures everything: the commit workloads (the floors, W1, W2)
+# run in two passes inside it, with idle CPUs and with a nice-19 spinner thread per CPU
+# (bench_suite --commit-passes, default idle,busy), and results.md holds both passes' tables.
 set -eu
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -51,8 +55,6 @@ fi
 data="${BENCH_DATA_DIR:-$root/bench-data}"
 if [ -n "$docs_only" ]; then
   out="$root/docs/benchmarks"
-  # Only W1/W2 ran in this pass: the other charts have no data (gnuplot says so; ignored).
-  (cd "$out/busy-cpus" && { gnuplot charts.gp 2>/dev/null || true; } && rm -f reads.png queries.png recovery.png memory.png)
 elif [ "$mode" = quick ]; then
   out="$build/quick-results"
   mkdir -p "$out"
@@ -60,12 +62,10 @@ elif [ "$mode" = quick ]; then
 else
   out="$root/docs/benchmarks"
   mkdir -p "$out"
+  # The busy-CPU pass of W1/W2 used to be a second run written to busy-cpus/; it is now a
+  # pass of this one run (results.md, commits_busy.png), so the old directory goes.
+  rm -rf "$out/busy-cpus"
   "$build/bench/bench_suite" --dir "$data" --out "$out" ${BENCH_ARGS:-} >/dev/null
-  # W1/W2 again with every CPU kept busy (see docs/benchmarks.md, "Idle vCPUs").
-  mkdir -p "$out/busy-cpus"
-  "$build/bench/bench_suite" --workloads commits --busy-cpus --dir "$data" --out "$out/busy-cpus" >/dev/null
-  # Only W1/W2 ran in this pass: the other charts have no data (gnuplot says so; ignored).
-  (cd "$out/busy-cpus" && { gnuplot charts.gp 2>/dev/null || true; } && rm -f reads.png queries.png recovery.png memory.png)
 fi
 rmdir "$data" 2>/dev/null || true
 
@@ -121,35 +121,36 @@ seconds, numbers meaningless). How the harness works: [bench/README.md](../bench
   (W8), is killed again, and W7 is timed again from the checkpoint.
 - The floor is `write + fdatasync` of 256-byte records, appending (as a log does) and
   overwriting a pre-zeroed, synced file, measured in the same run and directory.
-- Repetitions: 5 for W1/W2/W5 (interleaved engine by engine inside each repetition) and
-  3 for the 1M-document workloads, which are long (a 1M-document load per engine per
-  repetition); the medians are reported, with p99 of per-operation latencies.
+- The commit workloads (the floors, W1, W2) run in two passes of the same run: with idle
+  CPUs, and with a nice-19 spinner thread per CPU (see "Idle vCPUs" below). Each
+  repetition runs both passes, and which one goes first alternates. Each pass has its own
+  tables and its own goal table. Besides the baseline and accelerated engines, they also run
+  `group_commit`, which is the baseline with only group commit switched on
+  (`basic_database<group_commit, full_traversal, ordered_index>`).
+- Repetitions: 5 for W1/W2/W5 (interleaved engine by engine inside each repetition and
+  pass) and 3 for the 1M-document workloads, which are long (a 1M-document load per engine per
+  repetition); the medians are reported, with p50 and p99 of per-operation latencies.
 
 EOF
   cat "$out/results.md"
   cat <<'EOF'
 
-## Idle vCPUs: W1/W2 again with every CPU kept busy
+## Idle vCPUs: why W1/W2 run a busy-CPU pass too
 
 On this VM an `fdatasync` that is waited for while the CPUs are idle completes only at the
-next timer tick (4 ms at `CONFIG_HZ=250`): the floor above shows it. Engines whose
+next timer tick (4 ms at `CONFIG_HZ=250`): the idle pass's floors show it. Engines whose
 waiting writers spin or yield (RocksDB's write thread does) keep a CPU busy and escape the
-tick; engines whose writers sleep (AeroDB's group commit, LMDB, SQLite) do not. This
-second pass runs W1/W2 with a nice-19 spinner thread per CPU (`bench_suite --busy-cpus`),
-which takes CPU only when nothing else wants it, so every engine sees the same, tick-free
-disk ([busy-cpus/results.json](benchmarks/busy-cpus/results.json)).
-
-![W1/W2 with busy CPUs](benchmarks/busy-cpus/commits.png)
-
-EOF
-  awk '/^## Targets/{print "Targets, measured with busy CPUs:"; getline; print; getline; print; getline; print; next} /^\| W[12] /{print}' "$out/busy-cpus/results.md"
-  echo
-  awk '/^### W1\/W2/{p=1} /^### W3/{p=0} p' "$out/busy-cpus/results.md"
-  cat <<'EOF'
+tick; engines whose writers sleep (AeroDB's group commit, LMDB, SQLite) do not. So the
+commit workloads run a second pass in the same run, with a nice-19 spinner thread per CPU
+(`bench_suite --commit-passes idle,busy`, the default), which takes CPU only when nothing
+else wants it, so every engine sees the same, tick-free disk. Both passes' tables are under
+"Results" above, and both passes' goal tables under "Targets".
 
 ## Charts
 
-![W1/W2 commits per second against writer threads](benchmarks/commits.png)
+![W1/W2 commits per second against writer threads, idle CPUs](benchmarks/commits.png)
+
+![W1/W2 commits per second against writer threads, busy CPUs](benchmarks/commits_busy.png)
 
 ![W4 point reads per second](benchmarks/reads.png)
 

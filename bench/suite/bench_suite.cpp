@@ -1265,12 +1265,12 @@ int run(const config& cfg) {
     // One commits chart per pass: commits.png (idle CPUs), commits_busy.png (busy CPUs).
     for (const std::string& pass : cfg.run_commits ? cfg.commit_passes : std::vector<std::string>{}) {
       const std::string d = pass == "busy" ? "commits_busy" : "commits";
-      f << "set output '" << d << ".png'\nset title 'W1/W2: durable commits/s vs writer threads (median), " << pass_label(pass)
-        << "'\n"
+      f << "set output '" << d << ".png'\nset title 'W1/W2: durable commits/s vs writer threads (median), "
+        << (pass == "busy" ? "busy CPUs (nice-19 spinners)" : "idle CPUs") << "'\n"
            "set logscale x 2\nset logscale y\nset xlabel 'writer threads'\nset ylabel 'commits/s'\nset style data linespoints\n"
            "plot for [i=2:" << nce + 1 << "] '" << d << ".dat' using 1:i title columnheader(i) lw 2, "
-           "'" << d << ".dat' using 1:" << nce + 2 << " title 'floor: write+fdatasync, append (1 thread)' with lines dt 2 lc rgb 'black', "
-           "'" << d << ".dat' using 1:" << nce + 3 << " title 'floor: pwrite+fdatasync, overwrite (1 thread)' with lines dt 3 lc rgb 'black'\n"
+           "'" << d << ".dat' using 1:" << nce + 2 << " title 'floor: append (1 thread)' with lines dt 2 lc rgb 'black', "
+           "'" << d << ".dat' using 1:" << nce + 3 << " title 'floor: overwrite (1 thread)' with lines dt 3 lc rgb 'black'\n"
            "unset logscale x\nunset logscale y\nset style data histograms\nset xlabel ''\n";
     }
     if (cfg.run_dataset)
