@@ -1,7 +1,10 @@
 // Group commit (docs/optimizations/group_commit.md):
 //   - the pipeline forms groups only from requests already queued, in arrival order, at
-//     most MaxGroup at a time, and a lone commit is a group of one (a mock engine shows
-//     exactly which groups commit_group received);
+//     most MaxGroup at a time, and a lone commit is a group of one made from its caller's
+//     thread (a mock engine shows exactly which groups commit_group received);
+//   - a waiter is woken only for its own group, leadership passes to the earliest queued
+//     request, and under 32 threads every request is committed once, in its thread's
+//     order, with never two groups at once, whether waiters spin or sleep;
 //   - a group's records are written with one write call and a lone commit makes exactly
 //     the baseline's file-system calls;
 //   - an fsync failure fails every commit of its group, and every later write is refused;
@@ -12,6 +15,7 @@
 
 #include <aerodb/policies/group_commit.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -30,6 +34,7 @@ namespace {
 struct mock_engine {
   struct commit_request {
     int n = 0;
+    bool committed = false;  // set by commit_group
   };
   std::mutex mu;
   std::vector<std::vector<int>> groups;
@@ -45,7 +50,10 @@ struct mock_engine {
     {
       std::lock_guard lock(mu);
       std::vector<int> g;
-      for (auto* r : group) g.push_back(r->n);
+      for (auto* r : group) {
+        g.push_back(r->n);
+        r->committed = true;
+      }
       groups.push_back(std::move(g));
     }
     inside = true;
@@ -58,6 +66,105 @@ template <class Pipeline>
 void wait_for_queue(const Pipeline& p, std::size_t n) {
   while (p.queued() < n) std::this_thread::yield();
 }
+
+// Holds group g inside commit_group until `released` exceeds g, and records which thread
+// made each call and the order in which groups ended and their callers returned.
+struct gated_engine {
+  struct commit_request {
+    int n = 0;
+  };
+  struct event {
+    bool group_end;  // true: group `index` is about to return; false: request `index` returned
+    int index;
+  };
+  std::mutex mu;
+  std::vector<std::vector<int>> groups;    // guarded by mu
+  std::vector<std::thread::id> callers;    // guarded by mu; the thread of each call
+  std::vector<event> events;               // guarded by mu
+  std::atomic<int> entered{0};
+  std::atomic<int> released{0};
+  std::atomic<int> concurrent{0};
+  std::atomic<int> max_concurrent{0};
+
+  void commit_group(std::span<commit_request* const> group) {
+    const int now = ++concurrent;
+    int seen = max_concurrent.load();
+    while (seen < now && !max_concurrent.compare_exchange_weak(seen, now)) {}
+    int index = 0;
+    {
+      std::lock_guard lock(mu);
+      index = static_cast<int>(groups.size());
+      std::vector<int> g;
+      for (auto* r : group) g.push_back(r->n);
+      groups.push_back(std::move(g));
+      callers.push_back(std::this_thread::get_id());
+    }
+    ++entered;
+    while (released.load() <= index) std::this_thread::yield();
+    {
+      std::lock_guard lock(mu);
+      events.push_back({true, index});
+    }
+    --concurrent;
+  }
+  void returned(int n) {
+    std::lock_guard lock(mu);
+    events.push_back({false, n});
+  }
+  // How many callers of requests numbered `from` or above have returned.
+  int returned_from(int from) {
+    std::lock_guard lock(mu);
+    int out = 0;
+    for (const auto& ev : events)
+      if (!ev.group_end && ev.index >= from) ++out;
+    return out;
+  }
+};
+
+// Lets a thread that was woken by mistake run far enough to be counted.
+void settle() { std::this_thread::sleep_for(std::chrono::milliseconds(30)); }
+
+// threads_n threads submit per_thread requests each, numbered t * per_thread + i, to a
+// pipeline of Policy over the mock engine, and check what the engine saw.
+template <class Policy>
+void check_stress(int threads_n, int per_thread) {
+  mock_engine e;
+  typename Policy::template pipeline<mock_engine> p(e);
+  std::atomic<int> returned_uncommitted{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < threads_n; ++t)
+    threads.emplace_back([&p, &returned_uncommitted, t, per_thread] {
+      for (int i = 0; i < per_thread; ++i) {
+        mock_engine::commit_request r{t * per_thread + i};
+        p.submit(r);
+        if (!r.committed) ++returned_uncommitted;
+      }
+    });
+  for (auto& t : threads) t.join();
+  CHECK(returned_uncommitted == 0);
+  CHECK(e.max_concurrent == 1);
+  CHECK(p.queued() == 0);
+  std::vector<int> times(static_cast<std::size_t>(threads_n * per_thread), 0);
+  std::vector<int> next_of_thread(static_cast<std::size_t>(threads_n), 0);
+  std::size_t too_large = 0, out_of_order = 0;
+  for (const auto& g : e.groups) {
+    if (g.empty() || g.size() > Policy::max_group) ++too_large;
+    for (int n : g) {
+      ++times[static_cast<std::size_t>(n)];
+      auto& next = next_of_thread[static_cast<std::size_t>(n / per_thread)];
+      if (n % per_thread != next) ++out_of_order;
+      next = n % per_thread + 1;
+    }
+  }
+  CHECK(too_large == 0);
+  CHECK(out_of_order == 0);
+  CHECK(std::count(times.begin(), times.end(), 1) == threads_n * per_thread);
+  MESSAGE(threads_n << " threads x " << per_thread << " submits, max_group " << Policy::max_group
+                    << ", spin " << Policy::spin_count << ": " << e.groups.size() << " groups, "
+                    << p.wakeups() << " wake-ups from sleep");
+}
+
+int scaled(int n) { return std::max(1, static_cast<int>(n * test_scale())); }
 
 }  // namespace
 
@@ -106,6 +213,133 @@ TEST_CASE("a group holds at most MaxGroup commits; the rest form the next groups
   for (auto& t : threads) t.join();
   REQUIRE(e.groups == std::vector<std::vector<int>>{{0}, {1, 2, 3, 4}, {5, 6, 7, 8}, {9, 10}});
   CHECK(e.max_concurrent == 1);
+}
+
+TEST_CASE("a lone commit calls commit_group once, from its own thread, with a group of one") {
+  gated_engine e;
+  e.released = 1 << 30;
+  policies::group_commit::pipeline<gated_engine> p(e);
+  gated_engine::commit_request r{7};
+  p.submit(r);
+  REQUIRE(e.groups == std::vector<std::vector<int>>{{7}});
+  CHECK(e.callers.at(0) == std::this_thread::get_id());
+  CHECK(p.queued() == 0);
+  CHECK(p.wakeups() == 0);
+  // After a contended stretch (a held group, three requests queued behind it, leadership
+  // handed on), a commit alone is again a group of one made by its caller.
+  e.released = 1;  // the next group, index 1, is held
+  std::vector<gated_engine::commit_request> reqs(4);
+  for (int i = 0; i < 4; ++i) reqs[static_cast<std::size_t>(i)].n = i;
+  std::vector<std::thread> threads;
+  threads.emplace_back([&] { p.submit(reqs[0]); });
+  while (e.entered < 2) std::this_thread::yield();
+  for (std::size_t i = 1; i < 4; ++i) {
+    threads.emplace_back([&, i] { p.submit(reqs[i]); });
+    wait_for_queue(p, i);
+  }
+  e.released = 1 << 30;
+  for (auto& t : threads) t.join();
+  p.submit(r);
+  REQUIRE(e.groups == std::vector<std::vector<int>>{{7}, {0}, {1, 2, 3}, {7}});
+  CHECK(e.callers.at(3) == std::this_thread::get_id());
+  CHECK(p.queued() == 0);
+}
+
+TEST_CASE("a waiter is woken only for its own group, and the next leader is the earliest queued request") {
+  gated_engine e;
+  // MaxGroup 2 leaves requests queued behind the next group; SpinCount 0 makes every
+  // waiter sleep, so each wake-up is counted.
+  policies::basic_group_commit<2, 0>::pipeline<gated_engine> p(e);
+  std::vector<gated_engine::commit_request> reqs(6);
+  std::vector<std::thread::id> owner(6);
+  for (int i = 0; i < 6; ++i) reqs[static_cast<std::size_t>(i)].n = i;
+  std::vector<std::thread> threads;
+  auto start = [&](std::size_t i) {
+    threads.emplace_back([&, i] {
+      owner[i] = std::this_thread::get_id();
+      p.submit(reqs[i]);
+      e.returned(static_cast<int>(i));
+    });
+  };
+  start(0);
+  while (e.entered < 1) std::this_thread::yield();  // request 0 is written alone
+  for (std::size_t i = 1; i < 6; ++i) {
+    start(i);
+    wait_for_queue(p, i);  // queued one after another: the arrival order is known
+  }
+  settle();  // every waiter goes to sleep
+  CHECK(p.wakeups() == 0);
+
+  // Group 0 ends: request 1 is told to lead and takes {1, 2}; nobody else wakes.
+  e.released = 1;
+  while (e.entered < 2) std::this_thread::yield();
+  settle();
+  CHECK(p.wakeups() <= 1);
+  CHECK(e.returned_from(1) == 0);
+
+  // Group 1 ends: request 2 (its member) is done and request 3 leads {3, 4}.
+  e.released = 2;
+  while (e.entered < 3) std::this_thread::yield();
+  settle();
+  CHECK(p.wakeups() <= 3);
+  CHECK(e.returned_from(3) == 0);
+
+  // Group 2 ends: request 4 is done and request 5 leads {5}.
+  e.released = 3;
+  while (e.entered < 4) std::this_thread::yield();
+  settle();
+  CHECK(p.wakeups() <= 5);
+  CHECK(e.returned_from(5) == 0);
+  e.released = 4;
+  for (auto& t : threads) t.join();
+
+  REQUIRE(e.groups == std::vector<std::vector<int>>{{0}, {1, 2}, {3, 4}, {5}});
+  // Each group was committed by the thread of its first (earliest queued) request.
+  for (std::size_t g = 0; g < e.groups.size(); ++g)
+    CHECK(e.callers[g] == owner[static_cast<std::size_t>(e.groups[g].front())]);
+  // Every caller returned after its own group's commit_group, never before.
+  std::vector<int> group_of(6);
+  for (std::size_t g = 0; g < e.groups.size(); ++g)
+    for (int n : e.groups[g]) group_of[static_cast<std::size_t>(n)] = static_cast<int>(g);
+  std::set<int> ended;
+  for (const auto& ev : e.events) {
+    if (ev.group_end) ended.insert(ev.index);
+    else CHECK(ended.count(group_of[static_cast<std::size_t>(ev.index)]) == 1);
+  }
+  CHECK(ended.size() == 4);
+  CHECK(p.wakeups() <= 5);  // one signal per sleeping waiter: its lead or its done
+  CHECK(e.max_concurrent == 1);
+}
+
+TEST_CASE("a queue longer than MaxGroup still completes every request, in arrival order") {
+  // Deterministic: with waiters asleep, 7 requests under MaxGroup 2.
+  {
+    mock_engine e;
+    policies::basic_group_commit<2, 0>::pipeline<mock_engine> p(e);
+    std::vector<mock_engine::commit_request> reqs(7);
+    for (int i = 0; i < 7; ++i) reqs[static_cast<std::size_t>(i)].n = i;
+    e.hold = true;
+    std::vector<std::thread> threads;
+    threads.emplace_back([&] { p.submit(reqs[0]); });
+    while (!e.inside) std::this_thread::yield();
+    for (std::size_t i = 1; i < 7; ++i) {
+      threads.emplace_back([&, i] { p.submit(reqs[i]); });
+      wait_for_queue(p, i);
+    }
+    e.hold = false;
+    for (auto& t : threads) t.join();
+    REQUIRE(e.groups == std::vector<std::vector<int>>{{0}, {1, 2}, {3, 4}, {5, 6}});
+    CHECK(e.max_concurrent == 1);
+  }
+  // Concurrent: far more writers than MaxGroup, with spinning and with sleeping waiters.
+  check_stress<policies::basic_group_commit<3>>(16, scaled(500));
+  check_stress<policies::basic_group_commit<3, 0>>(16, scaled(500));
+  check_stress<policies::basic_group_commit<1, 0>>(8, scaled(300));
+}
+
+TEST_CASE("32 threads x 2000 submits: each request committed once, one group at a time, in each thread's order") {
+  check_stress<policies::group_commit>(32, scaled(2000));
+  check_stress<policies::basic_group_commit<128, 0>>(32, scaled(2000));
 }
 
 TEST_CASE("a lone commit makes exactly the baseline's file-system calls") {
