@@ -284,7 +284,7 @@ class basic_database {
       : dir_(std::move(dir)),
         options_(std::move(options)),
         fs_(options_.fs ? options_.fs : io::posix_file_system_instance()),
-        pipeline_(*fs_, dir_, options_.wal_segment_bytes, store_, metrics_) {}
+        pipeline_(*fs_, dir_, options_.wal_segment_bytes, options_.wal_preallocate_bytes, store_, metrics_) {}
 
   result<commit_id> submit(engine::commit_request& req) {
     if (is_snapshot_) return engine::snapshot_read_only_error();

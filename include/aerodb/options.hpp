@@ -36,6 +36,12 @@ struct open_options {
   std::shared_ptr<io::file_system> fs;
   // A segment is closed and a new one started once it would grow past this size.
   std::uint64_t wal_segment_bytes = 64u << 20;
+  // Log space is allocated ahead of the records in steps of this many bytes: zeros are
+  // written and synced once, and records are then written over them, so a commit's fsync
+  // never has to record a change of the file's size (docs/format.md §9). Each step costs
+  // one write of this size and one extra fsync; a larger step makes them rarer and longer.
+  // Clamped to wal_segment_bytes.
+  std::uint64_t wal_preallocate_bytes = 1u << 20;
   document_limits limits;
   // Most operations one atomic batch may hold.
   std::size_t max_batch_ops = 100'000;
@@ -52,6 +58,7 @@ inline result<void> validate(const open_options& o) {
   };
   const range checks[] = {
       {"wal_segment_bytes", static_cast<std::size_t>(o.wal_segment_bytes), 512, std::size_t{1} << 32},
+      {"wal_preallocate_bytes", static_cast<std::size_t>(o.wal_preallocate_bytes), 512, std::size_t{1} << 30},
       {"max_batch_ops", o.max_batch_ops, 1, 10'000'000},
       {"limits.max_document_bytes", o.limits.max_document_bytes, 64, hard_max_document_bytes},
       {"limits.max_depth", o.limits.max_depth, 1, hard_max_depth},

@@ -4,17 +4,21 @@
 // names the damaged file (AERO_WAL_CORRUPTION, AERO_SNAPSHOT_CORRUPTION,
 // AERO_CHECKPOINT_CORRUPTION), FATAL; an open that succeeds, or fails with another code,
 // is a violation. Every bit of the small files, of every segment header and of the log's
-// last record is flipped; the large files get evenly spread positions.
+// last record is flipped; the large files get evenly spread positions. The one exception
+// is the preallocated zeros after the log's last record (format version 2): a single set
+// bit there is not a record and loses nothing, so the open must succeed with exactly the
+// acknowledged state and report the stray bit as a torn tail at the end of the log.
 //
-// A second sweep flips bits inside a final record that was never acknowledged and was
-// cut short by a crash: there the open may discard the torn tail (and must report it,
-// with exactly the acknowledged state left), or fail with AERO_WAL_CORRUPTION when the
-// flip hit the record's header. Never a different state.
+// A second sweep flips bits inside a final record that was never acknowledged, written over
+// the preallocated zeros, of which a crash kept any subset of its 512-byte sectors: there
+// the open may discard the torn tail (and must report it, with exactly the acknowledged
+// state left), or fail with AERO_WAL_CORRUPTION. Never a different state.
 //
 // The engine opening each damaged copy rotates through the policy matrix. AERODB_SCALE
 // sizes the sampled part; AERODB_LONG=1 flips every bit of every file.
 #include "support/workload.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -124,17 +128,22 @@ TEST_CASE("bit-flip sweep: every flip in a closed directory fails the open with 
   REQUIRE(snapshot_files == 2);  // data file and manifest
   REQUIRE(sizes.count("CHECKPOINT"));
 
-  // The last record of the log: its start is found by walking the last segment's frames.
-  std::uint64_t last_record = 0;
+  // The last record of the log: its start is found by walking the last segment's frames
+  // up to the zeros after them.
+  std::uint64_t last_record = 0, log_end = 0;
   {
     const auto bytes = disk->contents("/db/" + last_segment);
     std::uint64_t off = fmt::segment_header_size;
-    while (off < bytes.size()) {
+    while (off + fmt::record_header_size <= bytes.size() &&
+           std::any_of(bytes.begin() + static_cast<std::ptrdiff_t>(off), bytes.end(),
+                       [](std::byte b) { return b != std::byte{0}; })) {
       last_record = off;
       off += fmt::record_header_size +
              fmt::load_le<std::uint32_t>(bytes.data() + off + 8);
     }
-    REQUIRE(off == bytes.size());
+    REQUIRE(off <= bytes.size());
+    REQUIRE(last_record > 0);
+    log_end = off;
   }
 
   // Positions: every bit of files up to 512 bytes, of each segment header and of the last
@@ -154,8 +163,8 @@ TEST_CASE("bit-flip sweep: every flip in a closed directory fails the open with 
     }
     if (fmt::parse_segment_file_name(n))
       for (std::uint64_t b = 0; b < 8 * fmt::segment_header_size; ++b) p.insert(b);
-    if (n == last_segment)
-      for (std::uint64_t b = 8 * last_record; b < bits; ++b) p.insert(b);
+    if (n == last_segment)  // the last record and the first 64 bytes of zeros after it
+      for (std::uint64_t b = 8 * last_record; b < std::min(bits, 8 * (log_end + 64)); ++b) p.insert(b);
     const std::uint64_t share = std::max<std::uint64_t>(1, sampled * bits / large_bits);
     // An odd stride walks through every bit position within a byte.
     std::uint64_t stride = std::max<std::uint64_t>(1, bits / share) | 1;
@@ -163,7 +172,7 @@ TEST_CASE("bit-flip sweep: every flip in a closed directory fails the open with 
   }
 
   std::map<std::string, std::uint64_t> flips_per_kind;
-  std::uint64_t flips = 0;
+  std::uint64_t flips = 0, stray = 0;
   for (const auto& entry : positions) {
     // Named copies: Clang 14 cannot capture structured bindings in lambdas (INFO, at).
     const std::string& n = entry.first;
@@ -176,6 +185,15 @@ TEST_CASE("bit-flip sweep: every flip in a closed directory fails the open with 
       matrix::at(static_cast<std::size_t>(flips % matrix::size),
                  [&]<class Db>() { o = open_copy<Db>(*disk, n, bit); });
       ++flips;
+      if (n == last_segment && bit >= 8 * log_end) {
+        // A stray bit in the zeros after the log's end: nothing acknowledged is there.
+        if (!o.opened) FAIL("a stray bit after the log's end refused the open: " << o.message);
+        REQUIRE(o.image == image);
+        REQUIRE(o.torn);
+        CHECK(o.torn_offset == log_end);
+        ++stray;
+        continue;
+      }
       if (o.opened) FAIL("the open succeeded" << (o.image == image ? " with the same state" : " with a DIFFERENT state"));
       if (*o.code != want) FAIL("wrong code: " << o.message);
       REQUIRE(o.level == severity::fatal);
@@ -186,8 +204,9 @@ TEST_CASE("bit-flip sweep: every flip in a closed directory fails the open with 
                                                                        : "snapshot data";
     flips_per_kind[kind] += ps.size();
   }
-  std::printf("bit-flip sweep (closed directory): %llu flips, every one refused with its file's code:",
-              static_cast<unsigned long long>(flips));
+  std::printf("bit-flip sweep (closed directory): %llu flips, every one refused with its file's code "
+              "except %llu stray bits after the log's end (opened, acknowledged state, torn tail reported):",
+              static_cast<unsigned long long>(flips), static_cast<unsigned long long>(stray));
   for (const auto& [k, c] : flips_per_kind)
     std::printf(" %s %llu;", k.c_str(), static_cast<unsigned long long>(c));
   std::printf(" (%zu segments, %zu files)\n", segments, sizes.size());
@@ -196,6 +215,7 @@ TEST_CASE("bit-flip sweep: every flip in a closed directory fails the open with 
   print_counts({{"campaign", "bit-flips-closed"},
                 {"engines", matrix::size},
                 {"flips", flips},
+                {"stray_bits_after_log_end", stray},
                 {"flips_per_file_kind", per_file_kind},
                 {"segments", segments},
                 {"files", sizes.size()}});
@@ -211,8 +231,8 @@ TEST_CASE("bit-flip sweep: flips in a torn, unacknowledged final record") {
   // not acknowledged. Power is lost with part of it written.
   std::uint64_t tail_start = 0, tail_size = 0;
   std::string segment;
-  // The ops allowed before the crash: enough for the record's append (the insert may
-  // first have to start a new segment), not for its sync. Found by trying.
+  // The ops allowed before the crash: enough for the record's write (the insert may
+  // first have to start a new segment or allocate), not for its sync. Found by trying.
   std::uint64_t allowed = 0;
   auto build = [&](testing::crash_spec spec) {
     auto d = disk->copy_disk();
@@ -226,66 +246,78 @@ TEST_CASE("bit-flip sweep: flips in a torn, unacknowledged final record") {
       auto r = db->insert("items", 1, R"({"_id":"never-acknowledged","qty":7})");
       REQUIRE_FALSE(r);
     }
-    tail_size = d->unsynced_bytes_of_last_append_file();
     d->crash(spec);
     return d;
   };
-  while (tail_size <= fmt::record_header_size) {
+  // The durable state before the record, and the record written whole (process killed
+  // after the write): where it went is where the two differ. The insert first allocates
+  // log space (zeros, synced); `allowed` grows until the record itself is written too.
+  std::shared_ptr<testing::fault_injection_fs> before, whole;
+  for (;;) {
     ++allowed;
-    REQUIRE(allowed < 10);
-    (void)build({testing::crash_kind::keep_unsynced});
-  }
-  {
-    // Where the record went: the last segment grows by exactly tail_size bytes.
-    auto d = build({testing::crash_kind::keep_unsynced});
-    REQUIRE(tail_size > fmt::record_header_size);
-    auto names = d->list_dir("/db");
+    REQUIRE(allowed < 12);
+    before = build({testing::crash_kind::drop_unsynced});
+    whole = build({testing::crash_kind::keep_unsynced});
+    auto names = whole->list_dir("/db");
     REQUIRE(names);
     for (const auto& n : *names)
       if (fmt::parse_segment_file_name(n)) segment = n;
-    tail_start = d->file_size("/db/" + segment) - tail_size;
+    const auto a = before->contents("/db/" + segment);
+    const auto b = whole->contents("/db/" + segment);
+    if (a.size() != b.size()) continue;  // only the allocation's zeros so far
+    const auto first = std::mismatch(a.begin(), a.end(), b.begin());
+    if (first.first == a.end()) continue;
+    tail_start = static_cast<std::uint64_t>(first.first - a.begin());
+    std::uint64_t last = a.size();
+    while (last > tail_start && a[last - 1] == b[last - 1]) --last;
+    tail_size = last - tail_start;
+    if (tail_size > fmt::record_header_size) break;
   }
+  const std::uint64_t sector = 512;
+  const std::uint64_t first_sector = tail_start / sector;
+  const std::uint64_t sectors = (tail_start + tail_size - 1) / sector - first_sector + 1;
+  REQUIRE(sectors <= 8);
 
-  std::uint64_t discarded = 0, refused = 0, flips = 0;
-  // Torn after the header and part of the payload, and after a part of the header.
-  for (const std::uint64_t keep : {tail_size - 1, tail_size / 2, std::uint64_t{fmt::record_header_size + 1},
-                                   std::uint64_t{fmt::record_header_size - 3}}) {
-    const auto torn_disk = build({testing::crash_kind::tear_last_append, keep});
-    REQUIRE(torn_disk->file_size("/db/" + segment) == tail_start + keep);
-    for (std::uint64_t bit = 8 * tail_start; bit < 8 * (tail_start + keep); ++bit) {
-      INFO("flip of bit " << bit << " in a torn record of " << keep << " of " << tail_size << " bytes");
+  std::uint64_t discarded = 0, refused = 0, flips = 0, states = 0;
+  // Every subset of the record's sectors that reached the disk, the others still the
+  // preallocated zeros; the empty subset is a clean end of the log, the full one the
+  // whole record.
+  for (std::uint64_t mask = 1; mask < (std::uint64_t{1} << sectors); ++mask) {
+    auto bytes = whole->contents("/db/" + segment);
+    const auto zeros = before->contents("/db/" + segment);
+    for (std::uint64_t k = 0; k < sectors; ++k) {
+      if (mask & (std::uint64_t{1} << k)) continue;
+      const std::uint64_t lo = std::max(tail_start, (first_sector + k) * sector);
+      const std::uint64_t hi = std::min(tail_start + tail_size, (first_sector + k + 1) * sector);
+      std::copy(zeros.begin() + static_cast<std::ptrdiff_t>(lo), zeros.begin() + static_cast<std::ptrdiff_t>(hi),
+                bytes.begin() + static_cast<std::ptrdiff_t>(lo));
+    }
+    const auto state = before->copy_disk();
+    {
+      auto f = state->open("/db/" + segment, io::open_mode::write);
+      REQUIRE(f);
+      REQUIRE((*f)->write_at(0, bytes));
+      REQUIRE((*f)->sync());
+    }
+    ++states;
+    for (std::uint64_t bit = 8 * tail_start; bit < 8 * (tail_start + tail_size); ++bit) {
+      INFO("flip of bit " << bit << " in an unacknowledged record of " << tail_size
+                          << " bytes at " << tail_start << ", sectors kept (mask) " << mask);
       outcome o;
       matrix::at(static_cast<std::size_t>(flips % matrix::size),
-                 [&]<class Db>() { o = open_copy<Db>(*torn_disk, segment, bit); });
+                 [&]<class Db>() { o = open_copy<Db>(*state, segment, bit); });
       ++flips;
       if (o.opened) {
         REQUIRE(o.image == image);  // exactly the acknowledged state
         REQUIRE(o.torn);            // and the discarded bytes are reported
         CHECK(o.torn_offset == tail_start);
-        CHECK(o.torn_bytes == keep);
         ++discarded;
       } else {
         REQUIRE(*o.code == errc::wal_corruption);
-        // Only a whole header can be found damaged; a cut-short header is torn.
-        REQUIRE(keep >= fmt::record_header_size);
-        REQUIRE(bit < 8 * (tail_start + fmt::record_header_size));
         ++refused;
       }
-    }
-  }
-  // The same record written whole but never synced (process killed after the write): it
-  // is a complete record, so any flip in it is damage to a written record.
-  {
-    const auto whole = build({testing::crash_kind::keep_unsynced});
-    for (std::uint64_t bit = 8 * tail_start; bit < 8 * (tail_start + tail_size); ++bit) {
-      INFO("flip of bit " << bit << " in a whole, unacknowledged last record");
-      outcome o;
-      matrix::at(static_cast<std::size_t>(flips % matrix::size),
-                 [&]<class Db>() { o = open_copy<Db>(*whole, segment, bit); });
-      ++flips;
-      if (o.opened) FAIL("the open succeeded");
-      REQUIRE(*o.code == errc::wal_corruption);
-      ++refused;
+      // The whole record, written: any flip in it is damage to a written record.
+      if (mask + 1 == (std::uint64_t{1} << sectors)) REQUIRE_FALSE(o.opened);
     }
   }
   std::printf("bit-flip sweep (unacknowledged last record): %llu flips: %llu torn tails "
@@ -296,6 +328,7 @@ TEST_CASE("bit-flip sweep: flips in a torn, unacknowledged final record") {
   print_counts({{"campaign", "bit-flips-last-record"},
                 {"engines", matrix::size},
                 {"flips", flips},
+                {"sector_states", states},
                 {"torn_tails_discarded", discarded},
                 {"refused", refused}});
   CHECK(discarded > 0);

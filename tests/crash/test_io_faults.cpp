@@ -260,6 +260,8 @@ std::string_view syscall_of(op_kind k) {
     case op_kind::sync_dir: return "fsync";
     case op_kind::create_dir: return "mkdir";
     case op_kind::lock: return "flock";
+    case op_kind::open_write: return "open";
+    case op_kind::write_at: return "pwrite";
   }
   return "?";
 }
@@ -272,7 +274,9 @@ std::string file_class(const op_record& rec) {
   const std::string name = p.substr(p.rfind('/') + 1);
   if (p == data_dir) return "directory";
   if (format::parse_segment_file_name(name)) {
-    if (rec.kind == op_kind::append && rec.bytes == format::segment_header_size) return "segment header";
+    // A new segment's header and the zeros allocated after it go in one write of the
+    // whole segment here (the preallocation step is clamped to the segment's size).
+    if (rec.kind == op_kind::write_at && rec.bytes == segment_bytes) return "segment header";
     return "segment";
   }
   if (name == "LOCK") return "LOCK";
@@ -577,17 +581,17 @@ live_run run_live(const script& s, std::size_t first, bool opens, std::optional<
     // follows the open and the header write of that segment.
     const auto trace = fs.trace();
     const bool creating_segment = hit->kind == op_kind::sync && target >= before + 3 &&
-                                  trace.at(target - 3).kind == op_kind::open_create_or_truncate &&
+                                  trace.at(target - 3).kind == op_kind::open_write &&
                                   trace.at(target - 3).path == hit->path &&
-                                  trace.at(target - 2).kind == op_kind::append;
+                                  trace.at(target - 2).kind == op_kind::write_at;
     const errc expected = hit->kind == op_kind::sync && !creating_segment ? errc::wal_fsync_failed
                                                                           : errc::wal_append_failed;
     check_wal_error(r.error_value(), expected, *hit, f->err);
     run.in_flight_written = expected == errc::wal_fsync_failed;
-    const bool header_write = hit->kind == op_kind::append && target >= before + 2 &&
-                              trace.at(target - 2).kind == op_kind::open_create_or_truncate;
+    const bool header_write = hit->kind == op_kind::write_at && target >= before + 2 &&
+                              trace.at(target - 2).kind == op_kind::open_write;
     std::string role = "record";
-    if (hit->kind == op_kind::open_create_or_truncate) role = "new segment";
+    if (hit->kind == op_kind::open_write) role = "new segment";
     if (header_write || creating_segment) role = "new segment's header";
     if (hit->kind == op_kind::sync_dir) role = "directory, new segment's name";
     run.where = std::string(to_string(hit->kind)) + " (" + role + ", commit)";
@@ -702,22 +706,27 @@ std::shared_ptr<fault_injection_fs> build_recovery_dir(const script& s, std::siz
       REQUIRE(*r == s.steps[i].id);
     }
     if (what == leftovers::torn_record_and_checkpoint) {
-      fs->crash_after(fs->op_count() + 1);  // the record's write goes through, not its fsync
-      auto torn = db->insert("users", 1, R"({"_id":"torn","name":"never acknowledged"})");
+      // A record over two 512-byte sectors, larger than a segment, so it starts one: open,
+      // header and zeros, fsync, directory fsync, zeros up to the record's end, fsync, the
+      // record's write (7th op); its fsync never happens.
+      fs->crash_after(fs->op_count() + 7);
+      auto torn = db->insert("users", 1, R"({"_id":"torn","name":")" + std::string(1200, 't') + "\"}");
       REQUIRE(torn.code() == errc::wal_fsync_failed);
+      REQUIRE(fs->trace().at(fs->op_count() - 2).kind == op_kind::write_at);
     }
     if (what == leftovers::empty_segment) {
       // A record larger than a segment always starts a new one: open, header write (fails).
       fs->fail_op(fs->op_count() + 2, ENOSPC);
       auto big = db->insert("users", 1, R"({"_id":"big","name":")" + std::string(2 * segment_bytes, 'x') + "\"}");
       REQUIRE(big.code() == errc::wal_append_failed);
-      REQUIRE(fs->trace().back().kind == op_kind::append);
+      REQUIRE(fs->trace().back().kind == op_kind::write_at);
     }
   }
   if (what == leftovers::torn_record_and_checkpoint) {
     const auto unsynced = fs->unsynced_bytes_of_last_append_file();
-    REQUIRE(unsynced > 1);
-    fs->crash({crash_kind::tear_last_append, unsynced / 2});
+    REQUIRE(unsynced > 1024);
+    // Its first sector reached the disk, the rest did not: a hole, torn (format.md §9.1 row 10a).
+    fs->crash({crash_kind::tear_last_append, 600});
   } else {
     fs->crash({crash_kind::keep_unsynced, 0});
   }

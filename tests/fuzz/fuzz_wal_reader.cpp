@@ -28,7 +28,8 @@
 //     is known; CommitIds are consecutive and above the checkpoint; the counts and
 //     last_commit_id agree with what was delivered;
 //   - segments: the reported ones are the segment files in order (minus a torn whole
-//     segment); every one but the last is valid to its end; damage is only ever a torn
+//     segment); every one but the last holds only zeros after its last record (format
+//     version 2: preallocated space), as does the last unless its tail is torn; damage is only ever a torn
 //     tail that reaches the end of the last file, starting at the last valid record's end;
 //   - recovery is idempotent: discarding the torn tail the way basic_database::recover
 //     does and reading again gives the same records and no torn tail;
@@ -160,8 +161,13 @@ void check_scan(aerodb::testing::fault_injection_fs& fs, commit_id checkpoint,
     require(s.valid_end >= format::segment_header_size && s.valid_end <= size,
             "valid_end outside the segment", s.name);
     const bool last = i + 1 == scan.segments.size();
-    if (!last || !scan.torn)
-      require(s.valid_end == size, "a segment is not valid to its end but no tail is torn", s.name);
+    if (!last || !scan.torn) {
+      // Format version 2: the space after a segment's last record is preallocated zeros.
+      const auto bytes = fs.contents(aerodb::io::join(dir, s.name));
+      require(std::all_of(bytes.begin() + static_cast<std::ptrdiff_t>(s.valid_end), bytes.end(),
+                          [](std::byte b) { return b == std::byte{0}; }),
+              "bytes after a segment's last record are not zeros, but no tail is torn", s.name);
+    }
   }
   if (scan.torn) {
     const auto& t = *scan.torn;
@@ -208,7 +214,7 @@ void check_recovery(aerodb::testing::fault_injection_fs& fs, commit_id checkpoin
   // The next commit must read back too. This found the reader accepting a log that ends
   // below the checkpoint (seed log_ends_below_checkpoint; tests/unit/test_wal.cpp "a log that
   // ends below the checkpoint is corruption at the open that finds it").
-  wal::wal_writer writer(fs, dir, std::numeric_limits<std::uint32_t>::max());
+  wal::wal_writer writer(fs, dir, std::numeric_limits<std::uint32_t>::max(), 4096);
   if (!again.scan->segments.empty()) {
     const auto& s = again.scan->segments.back();
     require(writer.resume(s.seq, s.name, s.valid_end).has_value(), "writer resume");

@@ -815,3 +815,67 @@ TEST_CASE("fault fs: many threads may use it at once") {
   for (int t = 0; t < threads; ++t) CHECK(fs.file_size("db/f" + std::to_string(t)) == 2 * appends);
   CHECK(fs.op_count() == 1 + threads * (appends + 2));
 }
+
+TEST_CASE("fault fs: writeback_reorder over a file written in place keeps old or new bytes per page") {
+  // What the log's preallocated segments meet: a durable file of zeros, then writes over
+  // it that were never synced. After a power loss each touched page holds its new bytes
+  // or its old ones (here zeros), on its own; the size never changes; the durable part
+  // before the first write is kept. Also: tear_last_append keeps whole sectors of such a
+  // write; a truncate since the last sync is all or nothing.
+  auto setup = [](fault_injection_fs& fs) {
+    make_durable_dir(fs, "db");
+    auto f = fs.open("db/seg", io::open_mode::write);
+    REQUIRE(f);
+    REQUIRE(fs.sync_dir("db"));
+    REQUIRE((*f)->write_at(0, bytes(std::string(40, '\0'))));
+    REQUIRE((*f)->write_at(0, bytes("HEAD")));
+    REQUIRE((*f)->sync());
+    REQUIRE((*f)->write_at(8, bytes("bbbbbbbbccccccccdddddddd")));  // pages [8,16), [16,24), [24,32)
+    CHECK_FALSE((*f)->append(bytes("x")));  // positional writes only on such a handle
+  };
+  std::set<std::string> seen;
+  for (std::uint64_t seed = 1; seed <= 100; ++seed) {
+    fault_injection_fs fs;
+    setup(fs);
+    fs.crash({crash_kind::writeback_reorder, 0, seed, 8});
+    const std::string g = read_file(fs, "db/seg");
+    CAPTURE(seed);
+    REQUIRE(g.size() == 40);
+    CHECK(g.substr(0, 8) == std::string("HEAD") + std::string(4, '\0'));
+    std::string mask;
+    for (std::size_t p = 8; p < 32; p += 8) {
+      const std::string page = g.substr(p, 8);
+      const bool is_new = page == std::string(8, "bcd"[(p - 8) / 8]);
+      CHECK((is_new || page == std::string(8, '\0')));
+      mask += is_new ? '1' : '0';
+    }
+    CHECK(g.substr(32) == std::string(8, '\0'));
+    seen.insert(mask);
+  }
+  CHECK(seen.size() == 8);  // every combination of the three pages, holes included
+  for (std::uint64_t keep : {10, 23, 24, 100}) {
+    // Inside the synced size a tear keeps whole sectors: of this 24-byte write inside one
+    // sector, all of it or nothing.
+    fault_injection_fs fs;
+    setup(fs);
+    CHECK(fs.unsynced_bytes_of_last_append_file() == 24);
+    fs.crash({crash_kind::tear_last_append, keep});
+    const std::string g = read_file(fs, "db/seg");
+    CAPTURE(keep);
+    if (keep < 24)
+      CHECK(g == std::string("HEAD") + std::string(36, '\0'));
+    else
+      CHECK(g == std::string("HEAD") + std::string(4, '\0') + "bbbbbbbbccccccccdddddddd" + std::string(8, '\0'));
+  }
+  for (std::uint64_t seed = 1; seed <= 20; ++seed) {
+    fault_injection_fs fs;
+    setup(fs);
+    auto f = fs.open("db/seg", io::open_mode::append);
+    REQUIRE(f);
+    REQUIRE((*f)->sync());
+    REQUIRE((*f)->truncate(4));
+    fs.crash({crash_kind::writeback_reorder, 0, seed, 8});
+    const std::string g = read_file(fs, "db/seg");
+    CHECK((g == "HEAD" || g.size() == 40));
+  }
+}

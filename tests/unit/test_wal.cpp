@@ -31,8 +31,16 @@ fmt::byte_buffer framed(fmt::record_type type, fmt::commit_id id, std::string_vi
   return out;
 }
 
+const std::string seg1 = dir + "/" + fmt::segment_file_name(1);
+
+void trim_to_records(testing::fault_injection_fs& fs, const std::string& path);
+
 // Writes records 1..n (schema records with dummy text: the reader does not decode them).
-std::shared_ptr<testing::fault_injection_fs> make_log(int n) {
+// With `trim`, the segment is then cut back to the end of its last record, as a crash
+// leaves it when the preallocated space after the records never reached the disk: the
+// condition tests below then add bytes at the file's end. Without it, the segment keeps
+// its preallocated zeros, as the writer leaves it.
+std::shared_ptr<testing::fault_injection_fs> make_log(int n, bool trim = true) {
   auto fs = std::make_shared<testing::fault_injection_fs>();
   REQUIRE(fs->create_dir(dir));
   REQUIRE(fs->sync_dir("/"));
@@ -43,10 +51,33 @@ std::shared_ptr<testing::fault_injection_fs> make_log(int n) {
     REQUIRE(w.append(rec, static_cast<fmt::commit_id>(i)));
     REQUIRE(w.sync());
   }
+  if (trim && n > 0) trim_to_records(*fs, seg1);
   return fs;
 }
 
-const std::string seg1 = dir + "/" + fmt::segment_file_name(1);
+// Cuts the segment `path` of the log in `dir` back to the end of its last valid record.
+void trim_to_records(testing::fault_injection_fs& fs, const std::string& path) {
+  auto r = wal::read_wal(fs, dir, 0, [](const wal::wal_record&) -> result<void> { return ok(); });
+  REQUIRE(r);
+  for (const auto& s : r->segments)
+    if (dir + "/" + s.name == path) {
+      auto f = fs.open(path, io::open_mode::append);
+      REQUIRE(f);
+      REQUIRE((*f)->truncate(s.valid_end));
+      REQUIRE((*f)->sync());
+      return;
+    }
+  FAIL("no segment " << path);
+}
+
+// Writes `bytes` at `offset` of `path` (over the preallocated zeros), synced.
+void write_raw(testing::fault_injection_fs& fs, const std::string& path, std::uint64_t offset,
+               std::span<const std::byte> bytes) {
+  auto f = fs.open(path, io::open_mode::write);
+  REQUIRE(f);
+  REQUIRE((*f)->write_at(offset, bytes));
+  REQUIRE((*f)->sync());
+}
 
 void rewrite(testing::fault_injection_fs& fs, const std::string& path, const fmt::byte_buffer& bytes) {
   auto f = fs.open(path, io::open_mode::create_or_truncate);
@@ -148,23 +179,103 @@ TEST_CASE("a flipped length bit in the last record is corruption, not a torn tai
   REQUIRE(scan(*fs));
 }
 
-TEST_CASE("a zero-filled tail is a torn tail: the file grew but its blocks were never written") {
-  auto fs = make_log(3);
-  const auto end = fs->file_size(seg1);
-  append_raw(*fs, seg1, fmt::byte_buffer(100, std::byte{0}));
+TEST_CASE("zeros after the last record are the end of the log: preallocated space, nothing torn") {
+  // Format version 2: the writer allocates zeros ahead of its records.
+  auto fs = make_log(3, false);
+  const auto end = record_offset(4);
+  REQUIRE(fs->file_size(seg1) > end + 1000);
   auto r = scan(*fs);
   REQUIRE(r);
   CHECK(r->last_commit_id == 3);
-  REQUIRE(r->torn.has_value());
-  CHECK(r->torn->offset == end);
-  CHECK(r->torn->bytes == 100);
-  CHECK(r->torn->reason == "zero-filled tail");
-  SUBCASE("but a non-zero byte in it makes it corruption") {
-    fs->flip_bit(seg1, (end + 60) * 8);
+  CHECK_FALSE(r->torn.has_value());
+  REQUIRE(r->segments.size() == 1);
+  CHECK(r->segments[0].valid_end == end);
+  SUBCASE("zeros the file grew by without their size being allocated: the same") {
+    auto trimmed = make_log(3);
+    append_raw(*trimmed, seg1, fmt::byte_buffer(100, std::byte{0}));
+    auto again = scan(*trimmed);
+    REQUIRE(again);
+    CHECK_FALSE(again->torn.has_value());
+    CHECK(again->segments[0].valid_end == end);
+  }
+  SUBCASE("one stray bit in them explains no written record: a torn tail, nothing lost") {
+    for (std::uint64_t at : {end, end + 5, end + 23, end + 60, end + 700}) {
+      CAPTURE(at);
+      fs->flip_bit(seg1, at * 8 + 3);
+      auto again = scan(*fs);
+      REQUIRE(again);
+      CHECK(again->last_commit_id == 3);
+      REQUIRE(again->torn.has_value());
+      CHECK(again->torn->offset == end);
+      fs->flip_bit(seg1, at * 8 + 3);
+    }
+  }
+  SUBCASE("two set bits where a record would start are corruption, not a crash") {
+    fs->flip_bit(seg1, (end + 2) * 8);
+    fs->flip_bit(seg1, (end + 9) * 8);
+    auto again = scan(*fs);
+    REQUIRE_FALSE(again);
+    CHECK(again.code() == errc::wal_corruption);
+    CHECK(again.error_value().detail("offset") == std::to_string(end));
+  }
+  SUBCASE("a record written over the zeros is read, and the zeros after it end the log") {
+    auto next = framed(fmt::record_type::schema_register, 4, "record number 4");
+    write_raw(*fs, seg1, end, next);
+    std::vector<fmt::commit_id> ids;
+    auto again = scan(*fs, &ids);
+    REQUIRE(again);
+    CHECK(ids == std::vector<fmt::commit_id>{1, 2, 3, 4});
+    CHECK_FALSE(again->torn.has_value());
+  }
+}
+
+TEST_CASE("a segment that is not the last ends at its zeros; anything else after its records is corruption") {
+  auto fs = std::make_shared<testing::fault_injection_fs>();
+  REQUIRE(fs->create_dir(dir));
+  REQUIRE(fs->sync_dir("/"));
+  {
+    wal::wal_writer w(*fs, dir, 1024, 1024);
+    for (fmt::commit_id i = 1; i <= 30; ++i) {
+      REQUIRE(w.append(framed(fmt::record_type::schema_register, i, std::string(100, 'x')), i));
+      REQUIRE(w.sync());
+    }
+  }
+  auto r = scan(*fs);
+  REQUIRE(r);
+  REQUIRE(r->segments.size() >= 3);
+  CHECK(r->last_commit_id == 30);
+  const auto& first = r->segments[0];
+  const std::string path = dir + "/" + first.name;
+  REQUIRE(fs->file_size(path) == 1024);
+  REQUIRE(first.valid_end < 1024);  // zeros after its last record
+  SUBCASE("one stray bit after the records of a full segment") {
+    fs->flip_bit(path, (first.valid_end + 3) * 8);
     auto again = scan(*fs);
     REQUIRE_FALSE(again);
     CHECK(again.code() == errc::wal_corruption);
   }
+  SUBCASE("the same in the last segment is a torn tail") {
+    const auto& last = r->segments.back();
+    fs->flip_bit(dir + "/" + last.name, (last.valid_end + 3) * 8);
+    auto again = scan(*fs);
+    REQUIRE(again);
+    CHECK(again->last_commit_id == 30);
+    REQUIRE(again->torn.has_value());
+  }
+}
+
+TEST_CASE("a segment of format version 1 is refused with an error that names the version") {
+  auto fs = make_log(2);
+  auto bytes = fs->contents(seg1);
+  fmt::store_le<std::uint32_t>(bytes.data() + 8, 1);
+  fmt::store_le<std::uint32_t>(bytes.data() + 32, crc32c::value(std::span(bytes).first(32)));
+  rewrite(*fs, seg1, bytes);
+  auto r = scan(*fs);
+  REQUIRE_FALSE(r);
+  CHECK(r.code() == errc::wal_corruption);
+  CHECK(r.error_value().detail("format_version") == "1");
+  CHECK(r.error_value().detail("supported_version") == "2");
+  CHECK(r.error_value().message().find("format version 1") != std::string::npos);
 }
 
 TEST_CASE("checksum mismatch followed by a valid record is corruption") {
@@ -312,7 +423,7 @@ TEST_CASE("segments: rotation, torn segment header, damaged or missing segment")
   SUBCASE("a torn record in a segment that is not the last is corruption") {
     const auto path = dir + "/" + fmt::segment_file_name(1);
     auto bytes = fs->contents(path);
-    bytes.resize(bytes.size() - 2);
+    bytes.resize(r->segments[0].valid_end - 2);  // its last record cut short
     rewrite(*fs, path, bytes);
     auto again = scan(*fs);
     REQUIRE_FALSE(again);
@@ -333,8 +444,9 @@ TEST_CASE("the engine truncates a torn tail for good, so later appends stay read
     REQUIRE((*db)->create_collection("c", "s"));
     REQUIRE((*db)->insert("c", 1, R"({"_id":"a","n":1})"));
   }
-  // A torn record after the acknowledged ones.
+  // A torn record after the acknowledged ones: the file ends inside it.
   auto next = framed(fmt::record_type::schema_register, 4, "never acknowledged");
+  trim_to_records(*fs, seg1);
   append_raw(*fs, seg1, std::span(next).first(11));
   {
     auto db = database::open(dir, opts);

@@ -48,8 +48,12 @@ class commit_pipeline {
   using store_type = version_store<IndexPolicy>;
 
   commit_pipeline(io::file_system& fs, const std::string& dir, std::uint64_t segment_bytes,
-                  store_type& store, metrics_registry& metrics)
-      : store_(store), metrics_(metrics), writer_(fs, dir, segment_bytes), sink_(*this), policy_(sink_) {}
+                  std::uint64_t preallocate_bytes, store_type& store, metrics_registry& metrics)
+      : store_(store),
+        metrics_(metrics),
+        writer_(fs, dir, segment_bytes, preallocate_bytes),
+        sink_(*this),
+        policy_(sink_) {}
 
   commit_pipeline(const commit_pipeline&) = delete;
   commit_pipeline& operator=(const commit_pipeline&) = delete;

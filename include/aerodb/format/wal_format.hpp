@@ -4,10 +4,10 @@
 // outside aerodb/format/ may define or assume these layouts, and no policy may change
 // them: a log written by any engine instantiation is read by every other.
 //
-//   segment   := segment_header record*
+//   segment   := segment_header record* zero*
 //   segment_header (40 bytes):
 //     0  magic "AERODBWL"         8 bytes
-//     8  format_version u32       = 1
+//     8  format_version u32       = 2 (1: segments before preallocation; not read)
 //     12 flags u32                = 0
 //     16 segment_seq u64          = the number in the file name, from 1
 //     24 first_commit_id u64      = CommitId of the segment's first record
@@ -21,6 +21,12 @@
 //     12 type u8                  one of record_type
 //     13 reserved 3 bytes         = 0
 //     16 commit_id u64            = previous record's commit_id + 1
+//
+// Version 2 segments are preallocated: the file holds zeros after its last record (space
+// allocated, and made durable, before any record was written into it). The first zero
+// byte where a record header would start is the end of the segment; a record header can
+// never be all zeros (its type and CommitId are non-zero). Version 1 segments ended at
+// their last record; this reader refuses them by name rather than guess.
 //
 // The header carries its own checksum so that recovery can tell a record that was cut
 // short by a crash (its header is whole and valid, its payload runs past the end of the
@@ -49,7 +55,7 @@ namespace aerodb::format {
 using aerodb::commit_id;
 
 inline constexpr std::array<char, 8> wal_magic = {'A', 'E', 'R', 'O', 'D', 'B', 'W', 'L'};
-inline constexpr std::uint32_t wal_format_version = 1;
+inline constexpr std::uint32_t wal_format_version = 2;
 inline constexpr std::size_t segment_header_size = 40;
 inline constexpr std::size_t record_header_size = 24;
 // A record larger than this cannot have been written by any AeroDB: it is damage.
@@ -115,6 +121,7 @@ enum class header_status : std::uint8_t {
 struct decoded_segment_header {
   header_status status = header_status::damaged;
   segment_header header;
+  std::uint32_t format_version = 0;  // as stored, once the header's checksum verified
 };
 
 inline decoded_segment_header decode_segment_header(std::span<const std::byte> bytes) {
@@ -124,7 +131,8 @@ inline decoded_segment_header decode_segment_header(std::span<const std::byte> b
     if (bytes[i] != static_cast<std::byte>(wal_magic[i])) return out;
   if (load_le<std::uint32_t>(bytes.data() + 32) != crc32c::value(bytes.first(32))) return out;
   out.status = header_status::unsupported;
-  if (load_le<std::uint32_t>(bytes.data() + 8) != wal_format_version) return out;
+  out.format_version = load_le<std::uint32_t>(bytes.data() + 8);
+  if (out.format_version != wal_format_version) return out;
   if (load_le<std::uint32_t>(bytes.data() + 12) != 0) return out;
   if (load_le<std::uint32_t>(bytes.data() + 36) != 0) return out;
   out.status = header_status::valid;

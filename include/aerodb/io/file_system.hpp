@@ -32,13 +32,22 @@ enum class open_mode : std::uint8_t {
   read,        // existing file, reads only; AERO_STORAGE_NOT_FOUND when missing
   append,      // existing file, or a new empty one; appends go to the end
   create_or_truncate,  // a new empty file, or an existing one truncated to zero
+  // An existing file, or a new empty one, written at explicit offsets (write_at) and never
+  // truncated by opening: for files written over space that was allocated before, like the
+  // log's preallocated segments. append() is refused on such a handle.
+  write,
 };
 
 class file {
  public:
   virtual ~file() = default;
-  // Appends all of `data` at the end of the file (one write call when possible).
+  // Appends all of `data` at the end of the file (one write call when possible). Only on
+  // handles opened in append or create_or_truncate mode.
   virtual result<void> append(std::span<const std::byte> data) = 0;
+  // Writes all of `data` at `offset`, over existing bytes or past the end (the gap, if
+  // any, reads as zeros). Only on handles opened in write mode. Durable after sync();
+  // until then a crash may keep any subset of the 512-byte sectors it touched.
+  virtual result<void> write_at(std::uint64_t offset, std::span<const std::byte> data) = 0;
   // Makes every byte appended so far durable (fdatasync).
   virtual result<void> sync() = 0;
   // Reads up to out.size() bytes at `offset`; returns how many were read (short at EOF).

@@ -147,11 +147,11 @@ inline std::string quoted(const std::string& path) { return "\"" + path + "\""; 
 
 }  // namespace posix_detail
 
-// A descriptor-backed file. Opened in append or create_or_truncate mode it is write-only, so
+// A descriptor-backed file. Opened in append, create_or_truncate or write mode it is write-only, so
 // read_at fails with EBADF; open the file again in read mode to read it.
 class posix_file final : public file {
  public:
-  posix_file(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  posix_file(int fd, std::string path, open_mode mode) : fd_(fd), path_(std::move(path)), mode_(mode) {}
   posix_file(const posix_file&) = delete;
   posix_file& operator=(const posix_file&) = delete;
   ~posix_file() override {
@@ -161,6 +161,10 @@ class posix_file final : public file {
   }
 
   result<void> append(std::span<const std::byte> data) override {
+    if (mode_ == open_mode::write)
+      return posix_detail::posix_io_error(EBADF, "write", path_,
+                                          "Could not append to " + posix_detail::quoted(path_) +
+                                              ": it was opened for positional writes (write_at)");
     const std::byte* p = data.data();
     std::size_t left = data.size();
     while (left > 0) {
@@ -180,6 +184,35 @@ class posix_file final : public file {
       }
       p += n;
       left -= static_cast<std::size_t>(n);
+    }
+    return ok();
+  }
+
+  result<void> write_at(std::uint64_t offset, std::span<const std::byte> data) override {
+    if (mode_ != open_mode::write)
+      return posix_detail::posix_io_error(EBADF, "pwrite", path_,
+                                          "Could not write to " + posix_detail::quoted(path_) +
+                                              " at an offset: it was opened for appending");
+    std::size_t done = 0;
+    while (done < data.size()) {
+      const std::uint64_t at = offset + done;
+      if (at > static_cast<std::uint64_t>(std::numeric_limits<::off_t>::max()) - data.size())
+        return posix_detail::posix_io_error(EFBIG, "pwrite", path_,
+                                            "Could not write " + posix_detail::quoted(path_) +
+                                                " at offset " + std::to_string(at));
+      const ::ssize_t n = ::pwrite(fd_, data.data() + done, data.size() - done, static_cast<::off_t>(at));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return posix_detail::posix_io_error(errno, "pwrite", path_,
+                                            "Could not write " + std::to_string(data.size()) +
+                                                " bytes at offset " + std::to_string(offset) +
+                                                " of " + posix_detail::quoted(path_));
+      }
+      if (n == 0)
+        return posix_detail::posix_io_error(EIO, "pwrite", path_,
+                                            "Could not write to " + posix_detail::quoted(path_) +
+                                                " because the kernel accepted no bytes");
+      done += static_cast<std::size_t>(n);
     }
     return ok();
   }
@@ -248,6 +281,7 @@ class posix_file final : public file {
  private:
   int fd_;
   std::string path_;
+  open_mode mode_;
 };
 
 // Holds the descriptor that carries the flock; closing it is what releases the lock.
@@ -286,6 +320,11 @@ class posix_file_system final : public file_system {
         flags |= O_WRONLY | O_CREAT | O_TRUNC | O_APPEND;
         purpose = "writing";
         break;
+      case open_mode::write:
+        // No O_APPEND: with it, Linux ignores pwrite's offset and appends.
+        flags |= O_WRONLY | O_CREAT;
+        purpose = "writing in place";
+        break;
     }
     int fd = -1;
     do {
@@ -299,7 +338,7 @@ class posix_file_system final : public file_system {
           code, err, "open", path,
           std::string("Could not open ") + posix_detail::quoted(path) + " for " + purpose);
     }
-    return std::unique_ptr<file>(std::make_unique<posix_file>(fd, path));
+    return std::unique_ptr<file>(std::make_unique<posix_file>(fd, path, mode));
   }
 
   result<void> rename(const std::string& from, const std::string& to) override {

@@ -48,7 +48,26 @@ class fault_file final : public io::file {
     if (mode_ == io::open_mode::read)
       return io_error(EBADF, "write", path_,
                       "Could not append to " + quote_path(path_) + " through a read-only handle");
+    if (mode_ == io::open_mode::write)
+      return io_error(EBADF, "write", path_,
+                      "Could not append to " + quote_path(path_) +
+                          ": it was opened for positional writes (write_at)");
     node_->current.insert(node_->current.end(), data.begin(), data.end());
+    st_->last_append = node_;
+    return ok();
+  }
+
+  result<void> write_at(std::uint64_t offset, std::span<const std::byte> data) override {
+    std::lock_guard g(st_->mu);
+    if (auto e = stale("pwrite")) return std::move(*e);
+    if (auto e = begin_op(*st_, op_kind::write_at, "pwrite", path_, {}, data.size()))
+      return std::move(*e);
+    if (mode_ != io::open_mode::write)
+      return io_error(EBADF, "pwrite", path_,
+                      "Could not write to " + quote_path(path_) + " at an offset: it was not opened in write mode");
+    const auto at = static_cast<std::size_t>(offset);
+    if (node_->current.size() < at + data.size()) node_->current.resize(at + data.size());  // zero-fills a gap
+    std::copy(data.begin(), data.end(), node_->current.begin() + static_cast<std::ptrdiff_t>(at));
     st_->last_append = node_;
     return ok();
   }
@@ -58,6 +77,7 @@ class fault_file final : public io::file {
     if (auto e = stale("fdatasync")) return std::move(*e);
     if (auto e = begin_op(*st_, op_kind::sync, "fdatasync", path_)) return std::move(*e);
     node_->durable = node_->current;
+    node_->rewritten = false;
     return ok();
   }
 
@@ -89,6 +109,7 @@ class fault_file final : public io::file {
       return io_error(EINVAL, "ftruncate", path_,
                       "Could not truncate " + quote_path(path_) + " through a read-only handle");
     node_->current.resize(static_cast<std::size_t>(length));  // zero-extends
+    node_->rewritten = true;
     return ok();
   }
 

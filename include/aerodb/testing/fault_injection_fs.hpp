@@ -16,11 +16,11 @@
 //   - rename() moves regular files only;
 //   - paths are plain strings: only repeated and trailing '/' are normalised, "." and ".."
 //     are not resolved; "", "." and "/" always exist as directories;
-//   - handles opened in append or create_or_truncate mode are write-only and read_at fails with
+//   - handles opened in append, create_or_truncate or write mode are write-only and read_at fails with
 //     EBADF, as with the POSIX implementation (O_WRONLY), so a test cannot pass here and
 //     fail in production on that account.
 //
-// Faults. Every mutating call (open in append/create_or_truncate mode, append, sync, truncate,
+// Faults. Every mutating call (open in append/create_or_truncate/write mode, append, write_at, sync, truncate,
 // rename, remove, sync_dir, create_dir, lock) is numbered from 1, whether or not it
 // succeeds, and recorded in trace(). Reads, size, list_dir, exists and open(read) are not
 // numbered, so adding a read to the code under test does not shift a crash sweep.
@@ -82,14 +82,19 @@ class fault_injection_fs final : public io::file_system {
       return handle(std::move(node), p, mode);
     }
     const bool truncating = mode == io::open_mode::create_or_truncate;
-    const char* purpose = truncating ? "writing" : "appending";
-    if (auto e =
-            begin_op(s, truncating ? op_kind::open_create_or_truncate : op_kind::open_append, "open", p))
-      return std::move(*e);
+    const bool in_place = mode == io::open_mode::write;
+    const char* purpose = truncating ? "writing" : in_place ? "writing in place" : "appending";
+    const op_kind kind = truncating ? op_kind::open_create_or_truncate
+                         : in_place ? op_kind::open_write
+                                    : op_kind::open_append;
+    if (auto e = begin_op(s, kind, "open", p)) return std::move(*e);
     auto node =
         create_file(p, "open", std::string("Could not open ") + quote_path(p) + " for " + purpose);
     if (!node) return std::move(node).error_value();
-    if (truncating) (*node)->current.clear();
+    if (truncating && !(*node)->current.empty()) {
+      (*node)->current.clear();
+      (*node)->rewritten = true;
+    }
     return handle(std::move(*node), p, mode);
   }
 
@@ -264,13 +269,17 @@ class fault_injection_fs final : public io::file_system {
     return out;
   }
 
-  // Unsynced bytes of the file that received the most recent append (0 if none): the
+  // Unsynced bytes of the file that received the most recent append or write_at (0 if none): the
   // range of useful crash_spec::keep_bytes values for tear_last_append is 0..this.
   std::uint64_t unsynced_bytes_of_last_append_file() const {
     std::lock_guard g(st_->mu);
     const auto n = st_->last_append.lock();
-    if (!n || n->current.size() <= n->durable.size()) return 0;
-    return n->current.size() - n->durable.size();
+    if (!n) return 0;
+    const auto from = fault_detail::unsynced_from(*n);
+    if (!from) return n->current.size() > n->durable.size() ? n->current.size() - n->durable.size() : 0;
+    // Written at offsets only: from the first to the last byte that differs from the
+    // synced bytes (a byte past the synced size always does).
+    return fault_detail::unsynced_end(*n, *from) - *from;
   }
 
   // ---- inspection and damage (test helpers: never counted; throw on misuse) --------

@@ -49,6 +49,8 @@ enum class op_kind : std::uint8_t {
   sync_dir,
   create_dir,
   lock,
+  open_write,
+  write_at,
 };
 
 constexpr std::string_view to_string(op_kind k) noexcept {
@@ -63,6 +65,8 @@ constexpr std::string_view to_string(op_kind k) noexcept {
     case op_kind::sync_dir: return "sync_dir";
     case op_kind::create_dir: return "create_dir";
     case op_kind::lock: return "lock";
+    case op_kind::open_write: return "open_write";
+    case op_kind::write_at: return "write_at";
   }
   return "?";
 }
@@ -75,7 +79,7 @@ struct op_record {
   op_kind kind = op_kind::append;
   std::string path;         // normalised; the source for rename
   std::string target;       // rename destination; empty otherwise
-  std::uint64_t bytes = 0;  // bytes appended (append) or new length (truncate); else 0
+  std::uint64_t bytes = 0;  // bytes appended or written (append, write_at) or new length (truncate); else 0
   fault_kind injected = fault_kind::none;
 };
 
@@ -88,14 +92,15 @@ enum class crash_kind : std::uint8_t {
   // included, as if everything had been synced.
   keep_unsynced,
   // Power loss in the middle of the last write: as drop_unsynced, except that the file
-  // which received the most recent append keeps its durable bytes followed by the first
-  // `keep_bytes` of its unsynced bytes (clamped to what exists). It still vanishes if its
-  // directory entry was never made durable.
+  // which received the most recent append or write_at keeps its durable bytes with the
+  // first `keep_bytes` of its unsynced bytes (from the first byte that differs; clamped to
+  // what exists, and inside the synced size rounded down to a 512-byte sector boundary)
+  // written over them. It still vanishes if its directory entry was never made durable.
   tear_last_append,
   // Power loss with writeback still in progress on several files: as drop_unsynced for
   // names, but every file that has unsynced appended bytes independently keeps none, all,
-  // or a prefix of them, chosen from `seed`. A file written in place (truncated, or not
-  // an extension of its durable bytes) keeps either its durable or its current bytes.
+  // or a prefix of them (from the first byte that differs), chosen from `seed`. A file
+  // truncated since its last sync keeps either its durable or its current bytes.
   independent_loss,
   // Power loss with writeback in any order, the hardest kind, as a real file system may
   // leave it:
@@ -103,10 +108,11 @@ enum class crash_kind : std::uint8_t {
   //     entry (a removal, creation or rename not yet synced may or may not have reached
   //     the disk, in any combination); a directory whose own entry is lost is lost with
   //     everything under it;
-  //   - data: a file that grew keeps its synced bytes and, of its unsynced region, any
-  //     subset of the `page_bytes` pages (aligned to file offsets) that region touches;
-  //     the bytes of the other pages read as zeros, and the file's size is either its
-  //     synced or its current size. A file changed in place keeps its synced or its
+  //   - data: a file written at offsets since its last sync (appends and write_at) keeps,
+  //     of its unsynced region, any subset of the `page_bytes` pages (aligned to file
+  //     offsets) that region touches; the other pages hold what they held before (synced
+  //     bytes, or zeros past the synced size), and the file's size is either its synced or
+  //     its current size. A file truncated since its last sync keeps its synced or its
   //     current bytes.
   // Every choice comes from `seed`.
   writeback_reorder,
@@ -124,7 +130,48 @@ namespace fault_detail {
 struct inode {
   std::vector<std::byte> current;
   std::vector<std::byte> durable;
+  // Truncated (or reopened with truncation) since its last sync: a crash keeps either its
+  // synced or its current bytes as a whole. Otherwise every change since the last sync was
+  // a write at some offset (appends included), and a crash decides per region or page.
+  bool rewritten = false;
 };
+
+// Where the unsynced bytes of a file that was only written at offsets since its last sync
+// begin (the first byte that differs from the synced bytes, or the synced size when it
+// only grew); nullopt when it was truncated or shrank, so only "all old or all new" fits.
+inline std::optional<std::size_t> unsynced_from(const inode& n) {
+  if (n.rewritten || n.current.size() < n.durable.size()) return std::nullopt;
+  const auto diff = std::mismatch(n.durable.begin(), n.durable.end(), n.current.begin());
+  return static_cast<std::size_t>(diff.first - n.durable.begin());
+}
+
+// The unit a disk writes whole (docs/reliability.md §1, assumption 1).
+inline constexpr std::size_t sector_bytes = 512;
+
+// One past the last byte of a file written at offsets that differs from its synced bytes
+// (a byte past the synced size always does); `from` is unsynced_from(n).
+inline std::size_t unsynced_end(const inode& n, std::size_t from) {
+  std::size_t end = n.current.size();
+  while (end > from && end <= n.durable.size() && n.current[end - 1] == n.durable[end - 1]) --end;
+  return end;
+}
+
+// The synced bytes with current's bytes [from, from + keep) written over them (clamped to
+// what exists): a write that reached the disk only in part, in order. Inside the synced
+// size a write lands on sectors that exist, which are written whole: there the kept part
+// ends at a sector boundary (rounded down). Past it the file's size may end anywhere.
+inline std::vector<std::byte> keep_prefix(const inode& n, std::size_t from, std::size_t keep) {
+  std::size_t end = std::min(n.current.size(), from + keep);
+  if (end < n.durable.size() && end < unsynced_end(n, from))
+    end = std::max(from, end / sector_bytes * sector_bytes);
+  std::vector<std::byte> out = n.durable;
+  if (out.size() < end) out.resize(end);
+  if (end > from)
+    std::copy(n.current.begin() + static_cast<std::ptrdiff_t>(from),
+              n.current.begin() + static_cast<std::ptrdiff_t>(end),
+              out.begin() + static_cast<std::ptrdiff_t>(from));
+  return out;
+}
 using inode_ptr = std::shared_ptr<inode>;
 using directory = std::map<std::string, inode_ptr>;  // std::string orders bytewise
 using name_space = std::map<std::string, directory>;
@@ -323,23 +370,23 @@ inline name_space reorder_names(const state& s, std::set<std::string>& dirs, std
   return out;
 }
 
-// writeback_reorder's data for one file that grew: synced bytes, then each page of the
-// unsynced region kept or zeroed, the size synced or current.
-inline void reorder_pages(inode& n, std::uint64_t page_bytes, std::uint64_t& rng) {
-  const std::size_t from = n.durable.size();
+// writeback_reorder's data for one file written at offsets since its last sync, whose
+// unsynced bytes start at `from`: each page of the unsynced region reached the disk or
+// holds what was there before (the synced bytes, or zeros past the synced size); the size
+// is the synced or the current one.
+inline void reorder_pages(inode& n, std::size_t from, std::uint64_t page_bytes, std::uint64_t& rng) {
   const std::size_t to = n.current.size();
   const std::size_t page = static_cast<std::size_t>(std::max<std::uint64_t>(1, page_bytes));
   const bool extended = next_random(rng) % 2;
   std::vector<std::byte> out = n.current;
   for (std::size_t p = from / page * page; p < to; p += page) {
     if (next_random(rng) % 2) continue;  // this page reached the disk
-    for (std::size_t i = std::max(p, from); i < std::min(p + page, to); ++i) out[i] = std::byte{0};
+    for (std::size_t i = std::max(p, from); i < std::min(p + page, to); ++i)
+      out[i] = i < n.durable.size() ? n.durable[i] : std::byte{0};
   }
-  if (!extended) {
-    // The size never grew: only what lies inside the synced size is there, and that is
-    // the synced bytes themselves.
-    out.resize(from);
-  }
+  // A size that never grew keeps only what lies inside the synced size (pages written
+  // there in place may still have reached the disk).
+  if (!extended) out.resize(n.durable.size());
   n.durable = std::move(out);
 }
 
@@ -368,14 +415,16 @@ inline void apply_crash(state& s, const crash_spec& spec) {
     s.durable_ns = std::move(ns);
     s.current_ns = s.durable_ns;
     for (inode* n : inodes_in_name_order(s.durable_ns)) {
-      if (n->current == n->durable) continue;
-      const bool grew = n->current.size() > n->durable.size() &&
-                        std::equal(n->durable.begin(), n->durable.end(), n->current.begin());
-      if (grew)
-        reorder_pages(*n, spec.page_bytes, rng);
+      if (n->current == n->durable) {
+        n->rewritten = false;
+        continue;
+      }
+      if (const auto from = unsynced_from(*n))
+        reorder_pages(*n, *from, spec.page_bytes, rng);
       else if (next_random(rng) % 2)
         n->durable = n->current;
       n->current = n->durable;
+      n->rewritten = false;
     }
     return;
   }
@@ -384,28 +433,25 @@ inline void apply_crash(state& s, const crash_spec& spec) {
   drop_lost_dirs(s.durable_ns, s.dirs);
   s.current_ns = s.durable_ns;
   for (inode* n : inodes_in_name_order(s.durable_ns)) {
-    const bool grew = n->current.size() > n->durable.size() &&
-                      std::equal(n->durable.begin(), n->durable.end(), n->current.begin());
-    const std::size_t from = n->durable.size();
-    if (spec.kind == crash_kind::tear_last_append && n == torn.get() && grew) {
-      const std::size_t keep = static_cast<std::size_t>(
-          std::min<std::uint64_t>(spec.keep_bytes, n->current.size() - from));
-      n->durable.insert(n->durable.end(), n->current.begin() + static_cast<std::ptrdiff_t>(from),
-                        n->current.begin() + static_cast<std::ptrdiff_t>(from + keep));
+    // Written at offsets only (appends included) since the last sync, with something unsynced.
+    const auto from = n->current != n->durable ? unsynced_from(*n) : std::nullopt;
+    if (spec.kind == crash_kind::tear_last_append && n == torn.get() && from) {
+      n->durable = keep_prefix(*n, *from, static_cast<std::size_t>(std::min<std::uint64_t>(
+                                              spec.keep_bytes, n->current.size() - *from)));
     } else if (spec.kind == crash_kind::independent_loss && n->current != n->durable) {
       const std::uint64_t choice = fault_detail::next_random(rng);
-      if (!grew) {
+      if (!from) {
         if (choice % 2) n->durable = n->current;
       } else if (choice % 3 == 1) {
         n->durable = n->current;
       } else if (choice % 3 == 2) {
         const std::size_t keep = static_cast<std::size_t>(
-            fault_detail::next_random(rng) % (n->current.size() - from + 1));
-        n->durable.insert(n->durable.end(), n->current.begin() + static_cast<std::ptrdiff_t>(from),
-                          n->current.begin() + static_cast<std::ptrdiff_t>(from + keep));
+            fault_detail::next_random(rng) % (n->current.size() - *from + 1));
+        n->durable = keep_prefix(*n, *from, keep);
       }
     }
     n->current = n->durable;
+    n->rewritten = false;
   }
 }
 

@@ -3,23 +3,29 @@
 // The crash model (docs/reliability.md §1, docs/format.md §9): a crash keeps every synced
 // byte; of the bytes written since the last sync, any subset of their 512-byte sectors
 // reached the disk, the others read as zeros (the file may have been extended without
-// them). A sector is written whole or not at all, and a crash never flips a bit. So it can
-// cut the log short, leave zeros at its end, or leave holes of zero sectors inside the
-// unsynced part of the last segment, but never a record that one flipped bit explains.
+// them, or kept the zeros that were there). A sector is written whole or not at all, and a
+// crash never flips a bit. So it can cut the log short, leave zeros at its end, or leave
+// holes of zero sectors inside the unsynced part of the last segment, but never a record
+// that one flipped bit explains.
 //
-// Rules (SPEC_DIGEST §4):
+// Rules (SPEC_DIGEST §4; format version 2, preallocated segments):
+//   - Zeros from a record boundary to the end of the file are the end of that segment
+//     (the space allocated ahead of the records); in the last segment, the end of the log.
+//     Nothing is discarded and nothing is reported: no record header is all zeros.
 //   - A record that is cut short (fewer bytes than a header, or a valid header whose
-//     payload runs past the end of the file), or a tail that is all zero bytes, is a
-//     *torn tail* when it is in the last segment and nothing valid follows it: it was
-//     never acknowledged (acknowledgment waits for fsync, and a later segment is only
-//     created after the previous one was synced). The reader reports it; the caller
-//     discards it.
+//     payload runs past the end of the file) is a *torn tail* when it is in the last
+//     segment and nothing valid follows it: it was never acknowledged (acknowledgment
+//     waits for fsync, and a later segment is only created after the previous one was
+//     synced). The reader reports it; the caller discards it.
 //   - A whole header that fails its checksum, or a whole record whose payload fails its
 //     checksum, was damaged after it was written: AERO_WAL_CORRUPTION, even as the last
-//     record of the log (it may have been acknowledged). Nothing is repaired. The one
-//     exception is a hole: in the last segment, a failing record with a zero sector in
-//     the failing part, that no single flipped bit explains, is a torn tail together with
-//     everything after it (all of it was written after the last completed sync).
+//     record of the log (it may have been acknowledged). Nothing is repaired. The
+//     exceptions, in the last segment only, are torn tails together with everything after
+//     them (all of it was written after the last completed sync), when no single flipped
+//     bit makes the record verify:
+//       * a hole: a zero sector in the failing part (a sector the crash left unwritten);
+//       * a stray bit: a failing header with at most one set bit, which is zeros of the
+//         preallocated space with one flipped bit, since a written header has three.
 //   - Other torn-looking damage followed by any valid record, or by any later segment, is
 //     corruption.
 //   - A record whose header checksum is valid but whose type is unknown, whose reserved
@@ -43,6 +49,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <functional>
 #include <optional>
 #include <string>
@@ -121,6 +128,15 @@ inline bool all_zero(std::span<const std::byte> data) {
   for (std::byte b : data)
     if (b != std::byte{0}) return false;
   return true;
+}
+
+// How many bits of `data` are set. A record header has at least three (a non-zero type,
+// CommitId and payload length), so one with at most one is zeros of preallocated space,
+// possibly with one flipped bit, never a record that was written.
+inline std::size_t set_bits(std::span<const std::byte> data) {
+  std::size_t n = 0;
+  for (std::byte b : data) n += static_cast<std::size_t>(std::popcount(std::to_integer<unsigned>(b)));
+  return n;
 }
 
 // The unit a disk writes whole (docs/reliability.md, assumptions): a crash can leave any
@@ -264,10 +280,25 @@ inline result<scan_result> read_wal(io::file_system& fs, const std::string& dir,
     const std::span<const std::byte> bytes(data);
 
     const auto decoded = decode_segment_header(bytes);
-    if (decoded.status == header_status::unsupported)
+    if (decoded.status == header_status::unsupported) {
+      if (decoded.format_version != wal_format_version)
+        return error(errc::wal_corruption,
+                     "the write-ahead log segment has format version " +
+                         std::to_string(decoded.format_version) + "; this build reads version " +
+                         std::to_string(wal_format_version) +
+                         (decoded.format_version < wal_format_version
+                              ? " (version 1 segments, written before log preallocation, are not "
+                                "read: open the directory with the release that wrote it and "
+                                "export its collections)"
+                              : " (written by a newer release)"),
+                     {{"segment", s.name},
+                      {"offset", "8"},
+                      {"format_version", std::to_string(decoded.format_version)},
+                      {"supported_version", std::to_string(wal_format_version)}});
       return detail::corruption(s.name, 0,
-                                "the segment header is checksummed but has a format version or "
-                                "flags this reader does not know");
+                                "the segment header is checksummed but has flags or reserved "
+                                "bytes this reader does not know");
+    }
     if (decoded.status == header_status::damaged) {
       // A segment is created, given its header and synced before any record goes into
       // it, so only the last file can hold a torn creation: a header cut short, or
@@ -306,21 +337,23 @@ inline result<scan_result> read_wal(io::file_system& fs, const std::string& dir,
     std::optional<std::string> damage;
     bool hole = false;  // the damage is unwritten sectors inside the tail, not its end
     while (off < bytes.size()) {
+      // Zeros from here to the end of the file: the preallocated space after the last
+      // record, the end of this segment (no record header is all zeros).
+      if (detail::all_zero(bytes.subspan(off))) break;
       const std::size_t remaining = bytes.size() - off;
       if (remaining < record_header_size) {
-        damage = detail::all_zero(bytes.subspan(off)) ? "zero-filled tail"
-                                                      : "incomplete record header";
+        damage = "incomplete record header";
         break;
       }
       const auto h = decode_record_header(bytes.data() + off);
       if (!h.header_crc_ok) {
-        if (detail::all_zero(bytes.subspan(off))) {
-          damage = "zero-filled tail";
-          break;
-        }
-        if (last && detail::has_unwritten_sectors(bytes, off, false, &h) &&
+        if (last &&
+            (detail::has_unwritten_sectors(bytes, off, false, &h) ||
+             detail::set_bits(bytes.subspan(off, record_header_size)) <= 1) &&
             !detail::one_bit_repairs(bytes, off, false, &h)) {
-          damage = "unwritten sectors in a record header";
+          damage = detail::has_unwritten_sectors(bytes, off, false, &h)
+                       ? "unwritten sectors in a record header"
+                       : "a stray bit in the zeros after the last record";
           hole = true;
           break;
         }
