@@ -8,17 +8,24 @@
 //   W8  derived state follows the durable records (indexes, GC)
 //   W9  publish the last CommitId of the group: views opened from now on see it
 //
-// The FsyncPolicy decides how requests form groups; it is handed a private sink whose
-// commit_group runs W4-W9, so nothing outside this class can reach those steps, and the
-// policy guarantees commit_group never runs twice at once.
+// The FsyncPolicy decides how requests form groups; it is handed a private sink, so
+// nothing outside this class can reach those steps. The sink runs a group whole
+// (commit_group: W4-W9) or in two parts: write_group (W4-W6) and finish_group (W7-W9). The
+// policy guarantees that no two writes (commit_group or write_group) run at once; a
+// finish may run while the next group is written (pipelined groups), and finishes take
+// effect strictly in the order the groups were written: a group's requests are
+// acknowledged after its own fsync returned and after every earlier group was.
 //
-// A failed append or fsync is FATAL: nothing of that group is acknowledged or published,
-// and the pipeline refuses every later write (SPEC_DIGEST §3). Reopening the directory
-// decides from the log what survived. Running out of memory part-way is treated the same.
+// A failed append or fsync is FATAL: nothing of that group, nor of any group written
+// after it, is acknowledged or published, and the pipeline refuses every later write
+// (SPEC_DIGEST §3). Reopening the directory decides from the log what survived. Running
+// out of memory part-way is treated the same.
 //
-// Thread safety: submit() from any number of threads. The writer's lock guards the log
-// writer and the next CommitId; the version store's state lock is taken exclusively only
-// at W5 and W8, never across I/O.
+// Thread safety: submit() from any number of threads. writer_mu_ guards the log writer,
+// the next CommitId and the group counters, and is held for W4-W6 and for W8-W9, never
+// across a commit's fsync (W7 syncs the segment through a shared handle with no lock
+// held). The version store's state lock is taken exclusively only at W5 and W8, never
+// across I/O. turn_mu_ only orders the finishes.
 #pragma once
 
 #include <aerodb/engine/commit_request.hpp>
@@ -29,9 +36,13 @@
 #include <aerodb/io/crc32c.hpp>
 #include <aerodb/io/file_system.hpp>
 #include <aerodb/metrics.hpp>
+#include <aerodb/policies/spin.hpp>
 #include <aerodb/wal/wal_writer.hpp>
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <new>
 #include <optional>
@@ -87,41 +98,64 @@ class commit_pipeline {
   void set_next_commit(commit_id c) { next_commit_ = c; }
 
  private:
-  // What the FsyncPolicy's pipeline calls: it names the request type and runs W4-W9 for
-  // a group. Private, so only this pipeline's policy instance ever holds one.
+  // A group between its write (W4-W6) and its finish (W7-W9).
+  struct group_token {
+    std::uint64_t seq = 0;                  // written order, from 1; 0: nothing written
+    std::vector<commit_request*> accepted;  // the requests that took a CommitId
+    std::shared_ptr<io::file> file;         // the segment the group's last bytes went to
+    std::uint64_t writes = 0;               // the writer's write calls once they were written
+    std::optional<error> failure;           // the write failed: every accepted request fails
+  };
+
+  // What the FsyncPolicy's pipeline calls: it names the request and token types and runs
+  // W4-W9 for a group, whole or in two parts. Private, so only this pipeline's policy
+  // instance ever holds one.
   class sink {
    public:
     using commit_request = engine::commit_request;
+    using group_token = commit_pipeline::group_token;
     explicit sink(commit_pipeline& owner) : owner_(owner) {}
-    void commit_group(std::span<commit_request* const> group) noexcept { owner_.commit_group(group); }
+    void commit_group(std::span<commit_request* const> group) noexcept {
+      auto token = owner_.write_group(group);
+      owner_.finish_group(token);
+    }
+    group_token write_group(std::span<commit_request* const> group) noexcept {
+      return owner_.write_group(group);
+    }
+    void finish_group(group_token& token) noexcept { owner_.finish_group(token); }
 
    private:
     commit_pipeline& owner_;
   };
 
-  // Handles a group of requests in order. Requests that fail their checks get their error
-  // and take no CommitId; the others are written, synced once, then published together.
-  void commit_group(std::span<commit_request* const> group) noexcept {
+  // W4-W6 for a group, in order: requests that fail their checks get their error and take
+  // no CommitId; the others are linked (invisible) and their records written with one call
+  // per segment. Serialized by the FsyncPolicy (never twice at once) and by writer_mu_.
+  group_token write_group(std::span<commit_request* const> group) noexcept {
     std::lock_guard wlock(writer_mu_);
+    group_token token;
     try {
-      commit_group_locked(group);
+      write_group_locked(group, token);
     } catch (const std::bad_alloc&) {
       writer_.refuse_further_writes();
       for (commit_request* req : group) {
-        if (req->failure || (req->commit != 0 && req->acknowledged)) continue;
+        if (req->failure) continue;
         req->commit = 0;
         req->failure = error(errc::storage_read_only,
                              "out of memory while committing; this commit is not acknowledged and "
                              "this instance accepts no more writes (reopen to recover)");
       }
+      token.accepted.clear();
+      token.failure.reset();
     }
+    if (!token.accepted.empty()) token.seq = ++written_groups_;
+    return token;
   }
 
   // REQUIRES: writer_mu_ held.
-  void commit_group_locked(std::span<commit_request* const> group) {
+  void write_group_locked(std::span<commit_request* const> group, group_token& token) {
     format::byte_buffer framed;
     std::vector<wal::framed_record> layout;
-    std::vector<commit_request*> accepted;
     for (commit_request* req : group) {
       if (writer_.failed()) {
         req->failure = read_only_error();
@@ -141,27 +175,78 @@ class commit_pipeline {
       const std::size_t offset = framed.size();
       format::append_record(framed, req->type, req->commit, req->payload, req->payload_crc);
       layout.push_back({offset, framed.size() - offset, req->commit});
-      accepted.push_back(req);
+      token.accepted.push_back(req);
     }
-    if (accepted.empty()) return;
+    if (token.accepted.empty()) return;
 
     const auto before = writer_.stats();
     auto written = writer_.append_group(framed, layout);  // W6
-    if (written) written = writer_.sync();                // W7
     const auto after = writer_.stats();
     metrics_.wal_bytes.add(after.bytes_appended - before.bytes_appended);
     metrics_.wal_records.add(after.records_appended - before.records_appended);
     metrics_.wal_write_calls.add(after.write_calls - before.write_calls);
+    // Syncs the writer made itself (a segment left behind by a rotation, preallocation).
+    metrics_.group_commit_fsync_count.add(after.syncs - before.syncs);
     if (!written) {
-      // Nothing of the group is acknowledged: its versions stay linked but are never
-      // published, and the writer refuses everything from now on.
-      for (commit_request* req : accepted) {
-        req->failure = written.error_value();
-        req->commit = 0;
-      }
+      token.failure = written.error_value();
       return;
     }
-    metrics_.group_commit_fsync_count.add(after.syncs - before.syncs);
+    token.file = writer_.active_file();
+    token.writes = after.write_calls;
+  }
+
+  // W7-W9 for a group written by write_group: fsync (no lock held, so the next group may be
+  // written meanwhile), then, in the order the groups were written, derived state (W8) and
+  // publication (W9). A group is acknowledged only after its own fsync succeeded and every
+  // group written before it was acknowledged; once a write or an fsync fails, it and every
+  // later group fail (an fsync that succeeds after one that failed proves nothing about
+  // the pages the failed one dropped).
+  void finish_group(group_token& token) noexcept {
+    if (token.seq == 0) return;  // nothing written: the outcomes are already set
+    std::optional<error> failure = std::move(token.failure);
+    if (!failure && token.file) {
+      if (auto r = token.file->sync(); !r) failure = wal::wal_writer::fsync_error(r.error_value());
+    }
+    wait_for_turn(token.seq);
+    {
+      std::lock_guard wlock(writer_mu_);
+      if (failure) {
+        writer_.refuse_further_writes();
+        if (!first_failure_) first_failure_ = *failure;
+      } else if (token.file) {
+        writer_.synced_outside(token.file.get(), token.writes);
+        metrics_.group_commit_fsync_count.add();
+      }
+      if (first_failure_) {
+        // Nothing of the group is acknowledged: its versions stay linked but are never
+        // published, and the writer refuses everything from now on.
+        for (commit_request* req : token.accepted) {
+          req->failure = *first_failure_;
+          req->commit = 0;
+        }
+      } else {
+        try {
+          publish_locked(token.accepted);
+        } catch (const std::bad_alloc&) {
+          writer_.refuse_further_writes();
+          first_failure_ = error(errc::storage_read_only,
+                                 "out of memory while committing; this commit is not acknowledged and "
+                                 "this instance accepts no more writes (reopen to recover)");
+          for (commit_request* req : token.accepted) {
+            if (req->acknowledged) continue;
+            req->failure = *first_failure_;
+            req->commit = 0;
+          }
+        }
+      }
+    }
+    end_turn();
+  }
+
+  // W8 and W9 for a durable group. REQUIRES: writer_mu_ held (W4 of the next group reads
+  // the store without its state lock, so W8's changes must not overlap it), and every
+  // earlier group published.
+  void publish_locked(const std::vector<commit_request*>& accepted) {
     metrics_.group_commit_groups.add();
     metrics_.group_commit_size_sum.add(accepted.size());
     metrics_.group_commit_size_max.raise_to(accepted.size());
@@ -173,6 +258,25 @@ class commit_pipeline {
     }
     for (commit_request* req : accepted) req->acknowledged = true;
     store_.publish(accepted.back()->commit);  // W9
+  }
+
+  // Groups finish in the order they were written. A group whose fsync returned before its
+  // predecessor finished waits here: a short spin first (the predecessor is usually
+  // finishing already), then a sleep on turn_cv_.
+  void wait_for_turn(std::uint64_t seq) {
+    for (int i = 0; i < 2048; ++i) {
+      if (published_groups_.load(std::memory_order_acquire) + 1 == seq) return;
+      policies::detail::cpu_relax();
+    }
+    std::unique_lock lock(turn_mu_);
+    turn_cv_.wait(lock, [&] { return published_groups_.load(std::memory_order_acquire) + 1 == seq; });
+  }
+  void end_turn() {
+    {
+      std::lock_guard lock(turn_mu_);
+      published_groups_.fetch_add(1, std::memory_order_release);
+    }
+    turn_cv_.notify_all();
   }
 
   // W4: checks against the newest (possibly unpublished) state. The pipeline is the only
@@ -264,9 +368,15 @@ class commit_pipeline {
 
   store_type& store_;
   metrics_registry& metrics_;
-  mutable std::mutex writer_mu_;  // guards writer_ and next_commit_ (held by commit_group)
+  mutable std::mutex writer_mu_;  // guards writer_, next_commit_, written_groups_, first_failure_
   wal::wal_writer writer_;
   commit_id next_commit_ = 1;
+  std::uint64_t written_groups_ = 0;     // groups written so far (their token seq)
+  std::optional<error> first_failure_;   // the first failed write or fsync of a group
+  // Groups finished (published or failed), in written order; guarded for waiting by turn_mu_.
+  std::atomic<std::uint64_t> published_groups_{0};
+  std::mutex turn_mu_;
+  std::condition_variable turn_cv_;
   sink sink_;
   typename FsyncPolicy::template pipeline<sink> policy_;
 };

@@ -38,6 +38,9 @@ enum class open_mode : std::uint8_t {
   write,
 };
 
+// Thread safety: sync() may run on one thread while write_at() or append() runs on
+// another (the log's pipelined commits sync one group while writing the next); other
+// calls on one file are made by one thread at a time.
 class file {
  public:
   virtual ~file() = default;

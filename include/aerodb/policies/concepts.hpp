@@ -31,13 +31,19 @@ namespace aerodb::policies {
 // A pipeline receives commit requests from any number of threads and hands them, in
 // groups, to the sink it was constructed with: `Engine` is the commit pipeline's private
 // sink (engine/commit_pipeline.hpp), whose `commit_group` runs write steps W4-W9
-// (docs/architecture.md) and must never run twice at once. submit() returns only after the
-// sink has filled in the request's outcome. Only the engine can make a sink, so no caller
-// can reach commit_group except through the pipeline.
+// (docs/architecture.md) and must never run twice at once. A pipeline may instead split a
+// group in two: `write_group` (W4-W6, never twice at once, nor at once with commit_group)
+// returns a token, and `finish_group(token)` (W7-W9) may run while the next group is
+// written; the sink acknowledges groups in the order they were written. submit() returns
+// only after the sink has filled in the request's outcome. Only the engine can make a
+// sink, so no caller can reach these steps except through the pipeline.
 namespace detail {
 struct engine_archetype {
   struct commit_request {};
+  struct group_token {};
   void commit_group(std::span<commit_request* const>) {}
+  group_token write_group(std::span<commit_request* const>) { return {}; }
+  void finish_group(group_token&) {}
 };
 }  // namespace detail
 

@@ -48,22 +48,10 @@
 #include <span>
 #include <thread>
 
+#include <aerodb/policies/spin.hpp>
+
 namespace aerodb::policies {
 
-namespace detail {
-
-// One busy-wait step: tells the core this is a spin loop (x86 `pause`, ARM `yield`).
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__) || defined(__arm__)
-  asm volatile("yield" ::: "memory");
-#else
-  std::this_thread::yield();
-#endif
-}
-
-}  // namespace detail
 
 // SpinCount: how many times a waiter checks its ticket (with a `pause` between checks)
 // before it sleeps. The default, 2048 checks, is about 45 microseconds here (a `pause`
@@ -98,10 +86,13 @@ struct basic_group_commit {
     // (commit_group itself never throws).
     void submit(request& r) {
       if (in_flight_.fetch_add(1, std::memory_order_acq_rel) == 0) {
-        // Nobody leads, nothing is queued, nobody is arriving: the baseline's call.
+        // Nobody leads, nothing is queued, nobody is arriving: the baseline's calls, with
+        // the leadership passed on between the write and the finish, so a commit that
+        // arrives meanwhile is written while this one is synced.
         request* const one[1] = {&r};
-        engine_.commit_group(std::span<request* const>(one, 1));
+        auto token = engine_.write_group(std::span<request* const>(one, 1));
         pass_leadership(1);
+        engine_.finish_group(token);
         return;
       }
       ticket mine{&r};
@@ -201,8 +192,11 @@ struct basic_group_commit {
         queued_ -= n;
       }
       // taken[0] == &mine: only the leader dequeues, and leadership goes to the front.
-      engine_.commit_group(std::span<request* const>(group.data(), n));
+      auto token = engine_.write_group(std::span<request* const>(group.data(), n));
+      // The next group may be written while this one is synced; the engine finishes
+      // groups (acknowledges them) in the order they were written.
       pass_leadership(n);
+      engine_.finish_group(token);
       for (std::size_t i = 0; i < n; ++i)
         if (taken[i] != &mine) signal(*taken[i], done);
     }

@@ -21,7 +21,9 @@
 // everything (the engine turns that into its read-only state, SPEC_DIGEST §3), because
 // a later valid record behind garbage would turn a torn tail into corruption.
 //
-// Thread safety: none; the engine's commit pipeline serializes every call.
+// Thread safety: none; the engine's commit pipeline serializes every call. The one thing
+// used outside its lock is the file active_file() hands out, whose sync() may run while
+// the next records are written (io::file allows both at once).
 #pragma once
 
 #include <aerodb/commit_id.hpp>
@@ -115,15 +117,30 @@ class wal_writer {
     if (!file_) return ok();
     if (auto r = file_->sync(); !r) {
       failed_ = true;
-      auto e = std::move(r).error_value();
-      return error(errc::wal_fsync_failed,
-                   "fsync of the write-ahead log failed; the commit is not acknowledged and "
-                   "this instance accepts no more writes (reopen to recover)",
-                   {{"cause", e.to_string()}});
+      return fsync_error(std::move(r).error_value());
     }
     ++stats_.syncs;
     unsynced_ = false;
     return ok();
+  }
+
+  // The active segment, for a caller that syncs it without holding the writer (a
+  // pipelined commit's fsync, outside the lock that serializes writes). Such a sync is
+  // reported back with synced_outside(); its failure with refuse_further_writes().
+  std::shared_ptr<io::file> active_file() const noexcept { return file_; }
+  // A sync of `f`, started when stats().write_calls was `writes_before`, succeeded: if
+  // nothing was written since and `f` is still the active segment, it holds nothing
+  // unsynced (so a rotation need not sync it again).
+  void synced_outside(const io::file* f, std::uint64_t writes_before) noexcept {
+    ++stats_.syncs;
+    if (f == file_.get() && stats_.write_calls == writes_before) unsynced_ = false;
+  }
+
+  static error fsync_error(const error& cause) {
+    return error(errc::wal_fsync_failed,
+                 "fsync of the write-ahead log failed; the commit is not acknowledged and "
+                 "this instance accepts no more writes (reopen to recover)",
+                 {{"cause", cause.to_string()}});
   }
 
   bool failed() const noexcept { return failed_; }
@@ -220,7 +237,7 @@ class wal_writer {
   std::string dir_;
   std::uint64_t segment_bytes_;
   std::uint64_t step_;  // preallocation step, within [header size, segment_bytes_]
-  std::unique_ptr<io::file> file_;
+  std::shared_ptr<io::file> file_;  // shared with a pipelined sync in flight
   std::uint64_t seq_ = 0;
   std::uint64_t size_ = 0;       // end of the last record written into file_
   std::uint64_t allocated_ = 0;  // file_'s durable size: zeros from size_ up to it
