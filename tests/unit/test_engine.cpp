@@ -162,6 +162,11 @@ TEST_CASE("drop_noop_ops leaves exactly the payload and checksum of encoding the
                  doc(R"({"_id":"bb","name":"B","tags":["x","y","z"],"age":12})")});
   ops.push_back({format::write_kind::remove, "users", "gone-333", 0, nullptr});
   ops.push_back({format::write_kind::remove, "u", "g", 0, nullptr});
+  // Long enough that its checksum is folded in with crc32c::combine, not recomputed.
+  const std::string long_json = R"({"_id":"long","name":")" + std::string(1500, 'x') + R"("})";
+  ops.push_back({format::write_kind::insert, "users", "long", 1, doc(long_json)});
+  REQUIRE(ops.back().doc->size() >= eng::combine_min_op_bytes);
+  ops.push_back({format::write_kind::remove, "users", "gone-4", 0, nullptr});
   for (unsigned mask = 1; mask < (1u << ops.size()); ++mask) {
     INFO("mask=", mask);
     eng::commit_request req;
