@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <aerodb/io/crc32c.hpp>
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -131,6 +132,33 @@ TEST_CASE("incremental extend equals one-shot at every split point") {
     for (std::size_t i = 0; i < data.size(); ++i) c = im.extend(c, all.subspan(i, 1));
     CHECK(c == whole);
   }
+}
+
+TEST_CASE("combine of two checksums equals the checksum of the concatenation at every split point") {
+  std::mt19937_64 rng(777);
+  std::vector<std::byte> data(1100);
+  for (auto& b : data) b = static_cast<std::byte>(rng() & 0xFFu);
+  const std::span<const std::byte> all(data);
+  const std::uint32_t whole = crc32c::value(all);
+  for (std::size_t split = 0; split <= data.size(); ++split) {
+    INFO("split=", split);
+    const std::uint32_t a = crc32c::value(all.first(split));
+    const std::uint32_t b = crc32c::value(all.subspan(split));
+    REQUIRE(crc32c::combine(a, b, data.size() - split) == whole);
+  }
+  // Folding many pieces, as a write batch's record is folded from its operations.
+  std::uint32_t c = crc32c::value(all.first(0));
+  for (std::size_t at = 0, step = 1; at < data.size(); at += step, step = step * 3 % 97 + 1) {
+    const auto piece = all.subspan(at, std::min(step, data.size() - at));
+    c = crc32c::combine(c, crc32c::value(piece), piece.size());
+  }
+  CHECK(c == whole);
+  // Lengths with high bits set: combining with an empty b shifts a by len_b zero bytes.
+  std::vector<std::byte> zeros(70000);
+  const std::uint32_t a = crc32c::value(all.first(5));
+  CHECK(crc32c::combine(a, crc32c::value(zeros), zeros.size()) ==
+        crc32c::extend(a, zeros));
+  static_assert(crc32c::combine(0, 0, 0) == 0);
 }
 
 TEST_CASE("portable and hardware agree on random buffers at odd alignments") {

@@ -84,6 +84,104 @@ TEST_CASE_TEMPLATE("deleting a missing document writes nothing", Db, AERODB_ENGI
   CHECK(db->last_commit_id() == last);
 }
 
+// docs/optimizations/commit_cpu.md: W4 drops the no-op deletes from the payload prepared
+// on the caller's thread by moving bytes and combining checksums, not by encoding again.
+// The log must hold exactly the record of the same batch written without those deletes.
+TEST_CASE_TEMPLATE("a batch with deletes of missing documents writes the record of the same batch without them",
+                   Db, AERODB_ENGINES) {
+  struct outcome {
+    std::map<std::string, std::vector<std::byte>> files;
+    std::vector<std::vector<bool>> applied;
+    std::vector<commit_id> commits;
+  };
+  auto run = [](bool with_noops) {
+    auto fs = std::make_shared<testing::fault_injection_fs>();
+    outcome o;
+    {
+      auto db = open_or_fail<Db>("/db", in_memory(fs));
+      setup_users(*db);
+      REQUIRE(db->insert("users", 1, R"({"_id":"present","name":"P"})"));
+      REQUIRE(db->insert("users", 1, R"({"_id":"doomed","name":"D"})"));
+      // No-op deletes first, between, consecutive and last; the real ops in between.
+      write_batch b;
+      if (with_noops) b.remove("users", "missing-first");
+      b.insert("users", 1, R"({"_id":"n1","name":"One","tags":["a","b"]})");
+      if (with_noops) b.remove("users", "missing-2").remove("users", "missing-3");
+      b.update("users", "present", 1, R"({"_id":"present","name":"P2","age":7})");
+      b.remove("users", "doomed");
+      b.insert("users", 1, R"({"_id":"n2","name":"Two"})");
+      if (with_noops) b.remove("users", "missing-last");
+      auto out = db->commit(b);
+      REQUIRE(out);
+      o.applied.push_back(out->applied);
+      o.commits.push_back(out->commit);
+      // A batch of nothing but no-ops still writes nothing.
+      write_batch nothing;
+      nothing.remove("users", "missing-a").remove("users", "missing-b");
+      auto none = db->commit(nothing);
+      REQUIRE(none);
+      CHECK(none->commit == 0);
+      CHECK(none->applied == std::vector<bool>{false, false});
+    }
+    auto names = fs->list_dir("/db");
+    REQUIRE(names);
+    for (const auto& n : *names)
+      if (n != "LOCK") o.files[n] = fs->contents("/db/" + n);
+    // Recovery reads back what was written.
+    auto db = open_or_fail<Db>("/db", in_memory(fs));
+    const auto view = db->read();
+    CHECK(view.get("users", "n1")->has_value());
+    CHECK(view.get("users", "n2")->has_value());
+    CHECK_FALSE(view.get("users", "doomed")->has_value());
+    CHECK(std::string((*view.get("users", "present"))->doc.view().find("name")->as_string()) == "P2");
+    return o;
+  };
+  const outcome with = run(true);
+  const outcome plain = run(false);
+  CHECK(with.files == plain.files);
+  CHECK(with.commits == plain.commits);
+  REQUIRE(with.applied.size() == 1);
+  CHECK(with.applied[0] == std::vector<bool>{false, true, false, false, true, true, true, false});
+  CHECK(plain.applied[0] == std::vector<bool>{true, true, true, true});
+}
+
+TEST_CASE("drop_noop_ops leaves exactly the payload and checksum of encoding the kept operations") {
+  using aerodb::engine::prepared_op;
+  namespace eng = aerodb::engine;
+  auto doc = [](std::string_view json) {
+    auto d = document_from_json(json);
+    REQUIRE(d);
+    return d->buffer();
+  };
+  // Removes and writes of different sizes, so every splice moves a different length.
+  std::vector<prepared_op> ops;
+  ops.push_back({format::write_kind::remove, "users", "gone-1", 0, nullptr});
+  ops.push_back({format::write_kind::insert, "users", "a", 1, doc(R"({"_id":"a","name":"A"})")});
+  ops.push_back({format::write_kind::remove, "items", "gone-22", 0, nullptr});
+  ops.push_back({format::write_kind::update, "users", "bb", 2,
+                 doc(R"({"_id":"bb","name":"B","tags":["x","y","z"],"age":12})")});
+  ops.push_back({format::write_kind::remove, "users", "gone-333", 0, nullptr});
+  ops.push_back({format::write_kind::remove, "u", "g", 0, nullptr});
+  // Long enough that its checksum is folded in with crc32c::combine, not recomputed.
+  const std::string long_json = R"({"_id":"long","name":")" + std::string(1500, 'x') + R"("})";
+  ops.push_back({format::write_kind::insert, "users", "long", 1, doc(long_json)});
+  REQUIRE(ops.back().doc->size() >= eng::combine_min_op_bytes);
+  ops.push_back({format::write_kind::remove, "users", "gone-4", 0, nullptr});
+  for (unsigned mask = 1; mask < (1u << ops.size()); ++mask) {
+    INFO("mask=", mask);
+    eng::commit_request req;
+    req.ops = ops;
+    req.payload = eng::encode_batch_payload(req.ops, nullptr, &req.op_ends);
+    req.op_crcs = eng::op_checksums(req.payload, req.op_ends);
+    req.applied.clear();
+    for (std::size_t i = 0; i < ops.size(); ++i) req.applied.push_back(((mask >> i) & 1u) != 0);
+    eng::drop_noop_ops(req);
+    const auto expected = eng::encode_batch_payload(req.ops, &req.applied);
+    REQUIRE(req.payload == expected);
+    REQUIRE(req.payload_crc == crc32c::value(expected));
+  }
+}
+
 TEST_CASE_TEMPLATE("a read view keeps seeing its boundary", Db, AERODB_ENGINES) {
   auto db = open_or_fail<Db>("/db", in_memory());
   setup_users(*db);

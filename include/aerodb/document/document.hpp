@@ -70,10 +70,12 @@ class document {
   buffer_ptr buf_;
 };
 
-// check_document_shape, then encode. An encoding larger than limits.max_document_bytes
-// (or the hard cap) is AERO_DOCUMENT_TOO_LARGE with `size` and `limit` details.
-inline result<document> encode_document(const boost::json::value& v, const document_limits& limits) {
-  AERO_TRY(check_document_shape(v, limits));
+// encode_document without its check_document_shape, for a caller that has just run that
+// check on this same value (the write path runs it before schema validation, which it
+// must precede in the error order, and does not repeat the walk).
+// REQUIRES: check_document_shape(v, limits) accepted `v`, and `v` has not changed since.
+inline result<document> encode_shape_checked_document(const boost::json::value& v,
+                                                      const document_limits& limits) {
   std::vector<std::byte> out;
   AERO_TRY(format::encode_value(v, out));
   const std::size_t limit = std::min(limits.max_document_bytes, hard_max_document_bytes);
@@ -81,6 +83,13 @@ inline result<document> encode_document(const boost::json::value& v, const docum
     return error(errc::document_too_large, "encoded document larger than the limit",
                  {{"size", std::to_string(out.size())}, {"limit", std::to_string(limit)}});
   return document(std::make_shared<const std::vector<std::byte>>(std::move(out)));
+}
+
+// check_document_shape, then encode. An encoding larger than limits.max_document_bytes
+// (or the hard cap) is AERO_DOCUMENT_TOO_LARGE with `size` and `limit` details.
+inline result<document> encode_document(const boost::json::value& v, const document_limits& limits) {
+  AERO_TRY(check_document_shape(v, limits));
+  return encode_shape_checked_document(v, limits);
 }
 
 // parse_json + encode_document.

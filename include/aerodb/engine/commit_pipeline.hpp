@@ -317,10 +317,9 @@ class commit_pipeline {
           break;
       }
     }
-    if (any_noop) {
-      req.payload = encode_batch_payload(req.ops, &req.applied);
-      req.payload_crc = crc32c::value(req.payload);
-    }
+    // A batch of nothing but no-ops writes nothing, so its payload is left as it is.
+    if (any_noop && std::any_of(req.applied.begin(), req.applied.end(), [](bool b) { return b; }))
+      drop_noop_ops(req);
     return std::nullopt;
   }
 

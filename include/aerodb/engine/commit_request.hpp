@@ -5,7 +5,9 @@
 // Also prepare_batch, steps W1-W3 for a write batch: parse the JSON and enforce the
 // document limits (W1), find the collection and schema version and validate strictly
 // (W2), encode each document and serialize the record payload (W3; its CRC32C is taken by
-// the pipeline's submit, still on the caller's thread).
+// the pipeline's submit, still on the caller's thread). A batch holding a remove also
+// keeps each op's byte range and CRC32C, so that W4 can drop the deletes of missing
+// documents from the payload without re-encoding it (drop_noop_ops).
 //
 // Thread safety: a request belongs to its caller until submit() returns; the pipeline
 // touches it only while the caller waits in submit(). prepare_batch takes the version
@@ -17,12 +19,16 @@
 #include <aerodb/engine/errors.hpp>
 #include <aerodb/error.hpp>
 #include <aerodb/format/wal_format.hpp>
+#include <aerodb/io/crc32c.hpp>
 #include <aerodb/mvcc/version.hpp>
 #include <aerodb/options.hpp>
 #include <aerodb/outcomes.hpp>
 #include <aerodb/write_batch.hpp>
 
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <set>
@@ -49,6 +55,13 @@ struct commit_request {
   gc_outcome gc_result;                    // gc, filled in at W8
   format::byte_buffer payload;
   std::uint32_t payload_crc = 0;  // CRC32C of payload, computed on the caller's thread
+  // A write_batch holding a remove (the only kind W4 may turn into a no-op): op i's bytes
+  // in `payload` end at op_ends[i] (and start at op_ends[i - 1], or 4 for the first), and
+  // op_crcs[i] is their CRC32C. Both taken on the caller's thread, so W4 can drop no-op
+  // deletes without encoding or checksumming anything again (drop_noop_ops). Empty
+  // otherwise.
+  std::vector<std::uint32_t> op_ends;
+  std::vector<std::uint32_t> op_crcs;
   // Outcome, filled in by the commit pipeline.
   bool acknowledged = false;
   std::optional<error> failure;
@@ -56,21 +69,85 @@ struct commit_request {
   std::vector<bool> applied;  // write_batch: false only for deletes of missing documents
 };
 
+// The record payload holds at most max_record_payload bytes, so op_ends fit 32 bits.
+static_assert(format::max_record_payload <= std::numeric_limits<std::uint32_t>::max());
+
 // The write_batch record payload of `ops`, leaving out those `applied` marks as no-ops.
+// With `op_ends`, appends where each written op's bytes end. This function is the
+// definition of the payload; drop_noop_ops must produce exactly its bytes.
 inline format::byte_buffer encode_batch_payload(const std::vector<prepared_op>& ops,
-                                                const std::vector<bool>* applied) {
+                                                const std::vector<bool>* applied,
+                                                std::vector<std::uint32_t>* op_ends = nullptr) {
   std::uint32_t count = 0;
-  for (std::size_t i = 0; i < ops.size(); ++i) count += (!applied || (*applied)[i]) ? 1 : 0;
+  std::size_t size = 4;
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    if (applied && !(*applied)[i]) continue;
+    ++count;
+    size += format::write_op_size(ops[i].kind, ops[i].collection.size(), ops[i].doc_id.size(),
+                                  ops[i].doc ? ops[i].doc->size() : 0);
+  }
   format::byte_buffer out;
+  out.reserve(size);
   format::put_le<std::uint32_t>(out, count);
   for (std::size_t i = 0; i < ops.size(); ++i) {
     if (applied && !(*applied)[i]) continue;
     const auto& op = ops[i];
-    format::write_op_record rec{op.kind, op.collection, op.doc_id, op.schema_version,
-                                op.doc ? std::span<const std::byte>(*op.doc) : std::span<const std::byte>()};
-    format::encode_write_op(out, rec);
+    format::encode_write_op(out, op.kind, op.collection, op.doc_id, op.schema_version,
+                            op.doc ? std::span<const std::byte>(*op.doc) : std::span<const std::byte>());
+    if (op_ends) op_ends->push_back(static_cast<std::uint32_t>(out.size()));
   }
   return out;
+}
+
+// The CRC32C of each op's bytes in a write_batch payload whose ops end at `op_ends`.
+inline std::vector<std::uint32_t> op_checksums(std::span<const std::byte> payload,
+                                               const std::vector<std::uint32_t>& op_ends) {
+  std::vector<std::uint32_t> out;
+  out.reserve(op_ends.size());
+  std::size_t begin = 4;
+  for (const std::uint32_t end : op_ends) {
+    out.push_back(crc32c::value(payload.subspan(begin, end - begin)));
+    begin = end;
+  }
+  return out;
+}
+
+// Ops at least this long get their checksum folded in by drop_noop_ops rather than
+// recomputed: a fixed choice between two ways to compute the same value, never adjusted.
+inline constexpr std::size_t combine_min_op_bytes = 1024;
+
+// W4's edit of a batch whose deletes of missing documents turned out to be no-ops: the
+// payload becomes, in place, byte for byte encode_batch_payload(ops, &applied) (the kept
+// ops' bytes moved down over the dropped ones, the count patched), and payload_crc its
+// CRC32C: the checksum of an op of combine_min_op_bytes or more is folded in with
+// crc32c::combine from prepare_batch's per-op checksum, a shorter op's bytes are
+// checksummed again (cheaper than the combine). No document is encoded again and nothing
+// is allocated; the work is a move of the kept bytes.
+// REQUIRES: req.op_ends and req.op_crcs filled by prepare_batch for this payload;
+// req.applied.size() == req.ops.size().
+inline void drop_noop_ops(commit_request& req) {
+  std::byte* const base = req.payload.data();
+  std::uint32_t kept = 0;
+  for (std::size_t i = 0; i < req.ops.size(); ++i) kept += req.applied[i] ? 1 : 0;
+  format::store_le<std::uint32_t>(base, kept);
+  std::uint32_t crc = crc32c::value(std::span<const std::byte>(base, 4));
+  std::size_t write = 4, begin = 4;
+  for (std::size_t i = 0; i < req.ops.size(); ++i) {
+    const std::size_t end = req.op_ends[i];
+    if (req.applied[i]) {
+      const std::size_t len = end - begin;
+      if (write != begin) std::memmove(base + write, base + begin, len);
+      // Either way the same value (crc32c.hpp); combine costs a fixed ~1,000 instructions,
+      // extend about one per byte without SSE4.2 and far less with it.
+      crc = len >= combine_min_op_bytes
+                ? crc32c::combine(crc, req.op_crcs[i], len)
+                : crc32c::extend(crc, std::span<const std::byte>(base + write, len));
+      write += len;
+    }
+    begin = end;
+  }
+  req.payload.resize(write);
+  req.payload_crc = crc;
 }
 
 // Steps W1-W3 for a batch, outside every engine lock but the state lock held shared for
@@ -116,7 +193,7 @@ result<commit_request> prepare_batch(const write_batch& batch, const open_option
       if (!value) return at(std::move(value).error_value());
       if (auto r = check_document_shape(*value, options.limits); !r) return at(std::move(r).error_value());
       if (auto r = s->validate(value->as_object()); !r) return at(std::move(r).error_value());
-      auto doc = encode_document(*value, options.limits);
+      auto doc = encode_shape_checked_document(*value, options.limits);  // shape checked above
       if (!doc) return at(std::move(doc).error_value());
       std::string doc_id(doc->id());
       if (op.kind == format::write_kind::update) {
@@ -131,19 +208,26 @@ result<commit_request> prepare_batch(const write_batch& batch, const open_option
     req.ops.push_back(std::move(p));
     ++index;
   }
-  std::set<std::pair<std::string_view, std::string_view>> seen;
-  for (std::size_t i = 0; i < req.ops.size(); ++i) {
-    if (!seen.insert({req.ops[i].collection, req.ops[i].doc_id}).second)
-      return error(errc::batch_duplicate_key,
-                   "a batch may touch each document once; merge the operations on this _id",
-                   {{"collection", req.ops[i].collection}, {"_id", req.ops[i].doc_id},
-                    {"batch_op", std::to_string(i)}});
+  if (req.ops.size() > 1) {  // one operation cannot repeat a key
+    std::set<std::pair<std::string_view, std::string_view>> seen;
+    for (std::size_t i = 0; i < req.ops.size(); ++i) {
+      if (!seen.insert({req.ops[i].collection, req.ops[i].doc_id}).second)
+        return error(errc::batch_duplicate_key,
+                     "a batch may touch each document once; merge the operations on this _id",
+                     {{"collection", req.ops[i].collection}, {"_id", req.ops[i].doc_id},
+                      {"batch_op", std::to_string(i)}});
+    }
   }
-  req.payload = encode_batch_payload(req.ops, nullptr);
+  const bool has_remove = std::any_of(req.ops.begin(), req.ops.end(), [](const prepared_op& o) {
+    return o.kind == format::write_kind::remove;
+  });
+  if (has_remove) req.op_ends.reserve(req.ops.size());
+  req.payload = encode_batch_payload(req.ops, nullptr, has_remove ? &req.op_ends : nullptr);
   if (req.payload.size() > format::max_record_payload)
     return error(errc::wal_record_too_large, "the write batch is larger than one log record may be",
                  {{"bytes", std::to_string(req.payload.size())},
                   {"limit", std::to_string(format::max_record_payload)}});
+  if (has_remove) req.op_crcs = op_checksums(req.payload, req.op_ends);
   return req;
 }
 

@@ -169,12 +169,52 @@ inline result<void> encode_into(const boost::json::value& v, std::vector<std::by
 
 }  // namespace detail
 
+namespace detail {
+
+// The bytes encode_into appends for `v`, so the output can be allocated once; 0 when the
+// walk meets nesting beyond hard_max_depth (encode_into refuses it anyway). A hint only:
+// encoding never depends on it.
+inline std::size_t encoded_size_hint(const boost::json::value& v, std::size_t depth) noexcept {
+  switch (v.kind()) {
+    case boost::json::kind::null:
+    case boost::json::kind::bool_: return 1;
+    case boost::json::kind::int64:
+    case boost::json::kind::uint64:
+    case boost::json::kind::double_: return scalar64_bytes;
+    case boost::json::kind::string: return string_header_bytes + v.get_string().size();
+    case boost::json::kind::array:
+    case boost::json::kind::object: break;
+  }
+  if (depth + 1 > hard_max_depth) return 0;
+  std::size_t n = container_header_bytes;
+  if (v.is_array()) {
+    for (const auto& e : v.get_array()) {
+      const std::size_t child = encoded_size_hint(e, depth + 1);
+      if (child == 0) return 0;
+      n += child;
+    }
+  } else {
+    for (const auto& kv : v.get_object()) {
+      const std::size_t child = encoded_size_hint(kv.value(), depth + 1);
+      if (child == 0) return 0;
+      n += 2 + kv.key().size() + child;
+    }
+  }
+  return n;
+}
+
+}  // namespace detail
+
 // Appends the encoding of `v` to `out`. Fails (leaving `out` as it was) rather than
 // produce bytes the decoder would refuse: uint64 above INT64_MAX, nesting beyond
 // hard_max_depth, a name over 0xFFFF bytes, or more than hard_max_document_bytes in all.
 // Limits stricter than those are the document layer's business (check_document_shape).
 inline result<void> encode_value(const boost::json::value& v, std::vector<std::byte>& out) {
   const std::size_t start = out.size();
+  // One allocation instead of a doubling per power of two of the document's size.
+  if (const std::size_t hint = detail::encoded_size_hint(v, 0);
+      hint != 0 && hint <= hard_max_document_bytes)
+    out.reserve(start + hint);
   auto r = detail::encode_into(v, out, 0);
   if (r && out.size() - start > hard_max_document_bytes)
     r = error(errc::document_too_large, "encoding larger than the hard maximum",

@@ -256,17 +256,30 @@ struct write_op_record {
 //   write_batch payload := op_count u32, op*
 //   op := kind u8, collection_len u16, collection, id_len u16, id,
 //         [insert/update: schema_version u32, document_len u32, document]
-inline void encode_write_op(byte_buffer& out, const write_op_record& op) {
-  out.push_back(static_cast<std::byte>(op.kind));
-  put_le<std::uint16_t>(out, static_cast<std::uint16_t>(op.collection.size()));
-  put_bytes(out, op.collection);
-  put_le<std::uint16_t>(out, static_cast<std::uint16_t>(op.doc_id.size()));
-  put_bytes(out, op.doc_id);
-  if (op.kind != write_kind::remove) {
-    put_le<std::uint32_t>(out, op.schema_version);
-    put_le<std::uint32_t>(out, static_cast<std::uint32_t>(op.document.size()));
-    put_bytes(out, op.document);
+// The same bytes from views, so the engine's encoder copies no names.
+inline void encode_write_op(byte_buffer& out, write_kind kind, std::string_view collection,
+                            std::string_view doc_id, std::uint32_t schema_version,
+                            std::span<const std::byte> document) {
+  out.push_back(static_cast<std::byte>(kind));
+  put_le<std::uint16_t>(out, static_cast<std::uint16_t>(collection.size()));
+  put_bytes(out, collection);
+  put_le<std::uint16_t>(out, static_cast<std::uint16_t>(doc_id.size()));
+  put_bytes(out, doc_id);
+  if (kind != write_kind::remove) {
+    put_le<std::uint32_t>(out, schema_version);
+    put_le<std::uint32_t>(out, static_cast<std::uint32_t>(document.size()));
+    put_bytes(out, document);
   }
+}
+inline void encode_write_op(byte_buffer& out, const write_op_record& op) {
+  encode_write_op(out, op.kind, op.collection, op.doc_id, op.schema_version, op.document);
+}
+
+// Bytes encode_write_op appends for these sizes.
+constexpr std::size_t write_op_size(write_kind kind, std::size_t collection_bytes,
+                                    std::size_t doc_id_bytes, std::size_t document_bytes) noexcept {
+  return 1 + 2 + collection_bytes + 2 + doc_id_bytes +
+         (kind != write_kind::remove ? 4 + 4 + document_bytes : 0);
 }
 
 // Structural decoding only; the documents inside are checked by the caller.

@@ -9,6 +9,11 @@
 // so a record's checksum can be computed over pieces without copying them together. The
 // pre/post inversion is folded into every call for that reason.
 //
+// `combine(crc_a, crc_b, len_b)` == value(a + b) from value(a), value(b) and b's length,
+// without reading any byte: CRC is linear, so value(a + b) is value(a) shifted by len_b
+// zero bytes (a multiplication by x^(8 len_b) modulo the polynomial) xor value(b); the
+// equal init and final xor cancel out. O(log len_b) steps of at most 32 shifts each.
+//
 // Two implementations that must always agree (the tests check both on every vector):
 //   - portable_extend: slicing-by-8 over tables computed at compile time; used everywhere;
 //   - hardware_extend: SSE4.2, compiled only on x86-64 with GCC/Clang (via a target
@@ -148,6 +153,42 @@ inline std::uint32_t extend(std::uint32_t crc, std::span<const std::byte> data) 
 }
 
 inline std::uint32_t value(std::span<const std::byte> data) noexcept { return extend(0, data); }
+
+namespace detail {
+
+// a * b modulo the polynomial, both in the reflected bit order (x^0 is bit 31).
+constexpr std::uint32_t multiply_mod_p(std::uint32_t a, std::uint32_t b) noexcept {
+  std::uint32_t product = 0;
+  for (std::uint32_t m = 1u << 31; m != 0; m >>= 1) {
+    if (a & m) product ^= b;
+    b = (b & 1u) ? (b >> 1) ^ reflected_polynomial : b >> 1;
+  }
+  return product;
+}
+
+// x^(2^k) modulo the polynomial, for k = 0..66 (x^1 is 1 << 30): enough for any 64-bit
+// length in bytes (bit i of a length stands for x^(2^(i+3))).
+constexpr std::array<std::uint32_t, 67> make_x_pow_2k() noexcept {
+  std::array<std::uint32_t, 67> t{};
+  std::uint32_t p = 1u << 30;
+  for (auto& e : t) {
+    e = p;
+    p = multiply_mod_p(p, p);
+  }
+  return t;
+}
+inline constexpr std::array<std::uint32_t, 67> x_pow_2k = make_x_pow_2k();
+
+}  // namespace detail
+
+// value(a + b), given crc_a = value(a), crc_b = value(b) and len_b = b.size().
+constexpr std::uint32_t combine(std::uint32_t crc_a, std::uint32_t crc_b, std::uint64_t len_b) noexcept {
+  // x^(8 len_b): bit i of len_b contributes x^(2^(i+3)).
+  std::uint32_t shift = 1u << 31;  // x^0
+  for (std::size_t k = 3; len_b != 0; len_b >>= 1, ++k)
+    if (len_b & 1u) shift = detail::multiply_mod_p(detail::x_pow_2k[k], shift);
+  return detail::multiply_mod_p(shift, crc_a) ^ crc_b;
+}
 
 // Convenience for text (test vectors, names): the checksum of the string's bytes.
 inline std::uint32_t value(std::string_view text) noexcept {
