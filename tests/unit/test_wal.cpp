@@ -276,6 +276,27 @@ TEST_CASE("a segment of format version 1 is refused with an error that names the
   CHECK(r.error_value().detail("format_version") == "1");
   CHECK(r.error_value().detail("supported_version") == "2");
   CHECK(r.error_value().message().find("format version 1") != std::string::npos);
+
+  SUBCASE("opening such a directory fails with the same error, and changes nothing") {
+    auto disk = std::make_shared<testing::fault_injection_fs>();
+    open_options opts;
+    opts.fs = disk;
+    {
+      auto db = database::open(dir, opts);
+      REQUIRE(db);
+      REQUIRE((*db)->register_schema(
+          R"({"id":"s","version":1,"fields":{"_id":{"type":"string","required":true}}})"));
+    }
+    auto old = disk->contents(seg1);
+    fmt::store_le<std::uint32_t>(old.data() + 8, 1);
+    fmt::store_le<std::uint32_t>(old.data() + 32, crc32c::value(std::span(old).first(32)));
+    rewrite(*disk, seg1, old);
+    auto db = database::open(dir, opts);
+    REQUIRE_FALSE(db);
+    CHECK(db.code() == errc::wal_corruption);
+    CHECK(db.error_value().detail("format_version") == "1");
+    CHECK(disk->contents(seg1) == old);
+  }
 }
 
 TEST_CASE("checksum mismatch followed by a valid record is corruption") {
