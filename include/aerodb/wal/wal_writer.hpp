@@ -1,12 +1,12 @@
 // Writes framed records into the active WAL segment and makes them durable.
 //
-// Segments are preallocated (format version 2, docs/format.md §9): a new segment is
+// Segments are preallocated (format version 2, docs/format.md §4.3): a new segment is
 // created with its header followed by zeros, synced, and the directory synced, before any
 // record goes into it; when the records to write would pass the allocated end, zeros are
 // written up to the next multiple of the preallocation step and synced first. Records are
 // then written over zeros that are already durable, so the fsync that acknowledges a
 // commit flushes data only, never a change of the file's size, which on ext4 and XFS is
-// what makes it cheaper (no journal commit). The reader takes zeros after the last valid
+// what makes it cheaper (no journal commit for a size change). The reader takes zeros after the last valid
 // record as the end of the log.
 //
 // A new segment is started when the active one would grow past the configured size. The
