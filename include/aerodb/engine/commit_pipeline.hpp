@@ -264,7 +264,7 @@ class commit_pipeline {
   // predecessor finished waits here: a short spin first (the predecessor is usually
   // finishing already), then a sleep on turn_cv_.
   void wait_for_turn(std::uint64_t seq) {
-    for (int i = 0; i < 2048; ++i) {
+    for (std::size_t i = 0; i < policies::default_spin_count; ++i) {
       if (published_groups_.load(std::memory_order_acquire) + 1 == seq) return;
       policies::detail::cpu_relax();
     }

@@ -71,7 +71,7 @@ namespace aerodb::policies {
 // those 45 us of CPU. Why a constant: a count, not a clock, and nothing adaptive, so what
 // a commit costs never depends on what earlier commits measured. 0 sleeps at once (tests
 // use it to force the sleeping path).
-template <std::size_t MaxGroup = 128, std::size_t SpinCount = 2048>
+template <std::size_t MaxGroup = 128, std::size_t SpinCount = default_spin_count>
 struct basic_group_commit {
   static_assert(MaxGroup >= 1, "a commit group holds at least one commit");
   static_assert(MaxGroup <= 4096, "the leader keeps its group in an array on its stack");

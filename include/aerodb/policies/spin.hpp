@@ -5,9 +5,14 @@
 // yields); a spin built on it is bounded by its caller's constant count, never by a clock.
 #pragma once
 
+#include <cstddef>
 #include <thread>
 
 namespace aerodb::policies {
+
+// How many cpu_relax steps a bounded wait takes before it sleeps (about 45 us on the CI
+// VM); a constant, never adapted (docs/optimizations/group_commit.md, section 2).
+inline constexpr std::size_t default_spin_count = 2048;
 
 namespace detail {
 
