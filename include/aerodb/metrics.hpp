@@ -67,7 +67,7 @@ struct metrics_snapshot {
   std::uint64_t index_order_fallbacks = 0;
   std::uint64_t index_rebuild_count = 0;
   std::chrono::nanoseconds index_rebuild_duration{0};
-  std::uint64_t group_commit_groups = 0;    // groups written (each with one fsync)
+  std::uint64_t group_commit_groups = 0;    // groups published (one fsync may cover several)
   std::uint64_t group_commit_size_sum = 0;  // commits written in those groups
   std::uint64_t group_commit_size_max = 0;
   std::uint64_t group_commit_fsync_count = 0;
@@ -111,7 +111,7 @@ struct metrics_snapshot {
     emit("index_order_fallbacks_total", "counter", "Index-order query walks abandoned for the general path because the index broke its order.", index_order_fallbacks);
     emit("index_rebuild_count_total", "counter", "Index builds (at recovery and index creation).", index_rebuild_count);
     emit("index_rebuild_duration_nanoseconds_total", "counter", "Time spent building indexes.", static_cast<std::uint64_t>(nanos(index_rebuild_duration)));
-    emit("group_commit_groups_total", "counter", "Commit groups written, each with one fsync.", group_commit_groups);
+    emit("group_commit_groups_total", "counter", "Commit groups published; one fsync may cover several.", group_commit_groups);
     emit("group_commit_size_sum", "counter", "Commits written in commit groups.", group_commit_size_sum);
     emit("group_commit_size_max", "gauge", "Largest commit group so far.", group_commit_size_max);
     emit("group_commit_fsync_count_total", "counter", "fsyncs of the write-ahead log made for commits.", group_commit_fsync_count);

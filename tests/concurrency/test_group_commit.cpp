@@ -633,3 +633,113 @@ TEST_CASE("pipelined groups: the next group is written while the previous one fi
   CHECK(e.log[2] == "finish 0");
   CHECK(e.log[3] == "finish 1");
 }
+
+namespace {
+
+// A file system that passes every call to an inner one, except that it can hold the next
+// file sync until the test releases it, and counts the file syncs it passed on.
+class sync_gate_fs final : public io::file_system {
+ public:
+  explicit sync_gate_fs(std::shared_ptr<io::file_system> inner) : inner_(std::move(inner)) {}
+
+  std::atomic<bool> hold_next{false};  // the next file sync waits for release()
+  std::atomic<bool> holding{false};    // a sync is being held now
+  std::atomic<bool> released{false};
+  std::atomic<std::uint64_t> syncs{0};
+
+  void release() { released = true; }
+
+  result<std::unique_ptr<io::file>> open(const std::string& path, io::open_mode mode) override {
+    auto f = inner_->open(path, mode);
+    if (!f) return std::move(f).error_value();
+    return std::unique_ptr<io::file>(std::make_unique<gated_file>(*this, std::move(*f)));
+  }
+  result<void> rename(const std::string& a, const std::string& b) override { return inner_->rename(a, b); }
+  result<void> remove(const std::string& p) override { return inner_->remove(p); }
+  result<void> sync_dir(const std::string& d) override { return inner_->sync_dir(d); }
+  result<void> create_dir(const std::string& p) override { return inner_->create_dir(p); }
+  result<std::vector<std::string>> list_dir(const std::string& d) override { return inner_->list_dir(d); }
+  result<bool> exists(const std::string& p) override { return inner_->exists(p); }
+  result<std::unique_ptr<io::file_lock>> lock(const std::string& p) override { return inner_->lock(p); }
+
+ private:
+  class gated_file final : public io::file {
+   public:
+    gated_file(sync_gate_fs& fs, std::unique_ptr<io::file> inner) : fs_(fs), inner_(std::move(inner)) {}
+    result<void> append(std::span<const std::byte> d) override { return inner_->append(d); }
+    result<void> write_at(std::uint64_t o, std::span<const std::byte> d) override { return inner_->write_at(o, d); }
+    result<void> sync() override {
+      if (fs_.hold_next.exchange(false)) {
+        fs_.holding = true;
+        while (!fs_.released) std::this_thread::yield();
+        fs_.holding = false;
+      }
+      ++fs_.syncs;
+      return inner_->sync();
+    }
+    result<std::size_t> read_at(std::uint64_t o, std::span<std::byte> out) override { return inner_->read_at(o, out); }
+    result<std::uint64_t> size() override { return inner_->size(); }
+    result<void> truncate(std::uint64_t n) override { return inner_->truncate(n); }
+
+   private:
+    sync_gate_fs& fs_;
+    std::unique_ptr<io::file> inner_;
+  };
+  std::shared_ptr<io::file_system> inner_;
+};
+
+}  // namespace
+
+TEST_CASE("groups written while an fsync runs share the next fsync") {
+  // One commit's fsync is held; meanwhile six more commits arrive one after another, each
+  // written as a group of its own (the next starts only once the previous was written).
+  // Each waits for an fsync that covers its write: once the held one returns, a single
+  // fsync covers all six, so the seven commits cost two fsyncs, not seven.
+  auto inner = std::make_shared<testing::fault_injection_fs>();
+  auto gate = std::make_shared<sync_gate_fs>(inner);
+  open_options o;
+  o.fs = gate;
+  std::set<std::string> acked;
+  {
+    auto db = open_or_fail<accelerated_database>("/db", o);
+    setup_users(*db);
+    const auto before = db->metrics();
+    const std::uint64_t syncs_before = gate->syncs.load();
+    gate->hold_next = true;
+    std::vector<std::thread> threads;
+    std::mutex mu;
+    auto insert = [&](int i) {
+      const std::string id = "d" + std::to_string(i);
+      auto r = db->insert("users", 1, R"({"_id":")" + id + R"(","name":"n"})");
+      REQUIRE(r);
+      std::lock_guard lock(mu);
+      acked.insert(id);
+    };
+    threads.emplace_back(insert, 0);
+    while (!gate->holding) std::this_thread::yield();
+    for (int i = 1; i <= 6; ++i) {
+      threads.emplace_back(insert, i);
+      // Written (W6) before the next arrives: each is a group of its own.
+      while (db->metrics().wal_records < before.wal_records + 1 + static_cast<std::uint64_t>(i))
+        std::this_thread::yield();
+    }
+    {
+      std::lock_guard lock(mu);
+      CHECK(acked.empty());  // nobody is acknowledged before the held fsync returns
+    }
+    gate->release();
+    for (auto& t : threads) t.join();
+    const auto after = db->metrics();
+    CHECK(after.wal_records - before.wal_records == 7);
+    CHECK(after.group_commit_groups - before.group_commit_groups == 7);
+    CHECK(gate->syncs.load() - syncs_before == 2);
+    CHECK(after.group_commit_fsync_count - before.group_commit_fsync_count == 2);
+  }
+  CHECK(acked.size() == 7);
+  inner->crash({testing::crash_kind::drop_unsynced, 0});
+  open_options plain;
+  plain.fs = inner;
+  auto db = open_or_fail<database>("/db", plain);
+  const auto st = dump(*db);
+  for (const auto& id : acked) CHECK(st.at("users").count(id) == 1);
+}

@@ -11,21 +11,24 @@
 // The FsyncPolicy decides how requests form groups; it is handed a private sink, so
 // nothing outside this class can reach those steps. The sink runs a group whole
 // (commit_group: W4-W9) or in two parts: write_group (W4-W6) and finish_group (W7-W9). The
-// policy guarantees that no two writes (commit_group or write_group) run at once; a
-// finish may run while the next group is written (pipelined groups), and finishes take
-// effect strictly in the order the groups were written: a group's requests are
-// acknowledged after its own fsync returned and after every earlier group was.
+// policy guarantees that no two writes (commit_group or write_group) run at once; finishes
+// may run while later groups are written (pipelined groups). At most one fsync runs at a
+// time and it covers every write made before it began, so the groups written while one
+// fsync runs share the next. Groups complete (W8, W9, outcomes) strictly in the order they
+// were written: a group's requests are acknowledged after an fsync that began after its
+// write returned, and after every earlier group was.
 //
 // A failed append or fsync is FATAL: nothing of that group, nor of any group written
-// after it, is acknowledged or published, and the pipeline refuses every later write
-// (SPEC_DIGEST §3). Reopening the directory decides from the log what survived. Running
-// out of memory part-way is treated the same.
+// after it that no earlier fsync covered, is acknowledged or published, and the pipeline
+// refuses every later write (SPEC_DIGEST §3). Reopening the directory decides from the
+// log what survived. Running out of memory part-way is treated the same.
 //
 // Thread safety: submit() from any number of threads. writer_mu_ guards the log writer,
 // the next CommitId and the group counters, and is held for W4-W6 and for W8-W9, never
 // across a commit's fsync (W7 syncs the segment through a shared handle with no lock
-// held). The version store's state lock is taken exclusively only at W5 and W8, never
-// across I/O. turn_mu_ only orders the finishes.
+// held). finish_mu_ guards the finishing groups, the fsync in progress and what it
+// covered; it is taken before writer_mu_ when both are held, never after. The version
+// store's state lock is taken exclusively only at W5 and W8, never across I/O.
 #pragma once
 
 #include <aerodb/engine/commit_request.hpp>
@@ -148,6 +151,7 @@ class commit_pipeline {
       token.accepted.clear();
       token.failure.reset();
     }
+    if (token.failure && !write_failure_) write_failure_ = token.failure;
     if (!token.accepted.empty()) token.seq = ++written_groups_;
     return token;
   }
@@ -195,54 +199,156 @@ class commit_pipeline {
     token.writes = after.write_calls;
   }
 
-  // W7-W9 for a group written by write_group: fsync (no lock held, so the next group may be
-  // written meanwhile), then, in the order the groups were written, derived state (W8) and
-  // publication (W9). A group is acknowledged only after its own fsync succeeded and every
-  // group written before it was acknowledged; once a write or an fsync fails, it and every
-  // later group fail (an fsync that succeeds after one that failed proves nothing about
-  // the pages the failed one dropped).
+  // A group between the start of its finish_group and its completion, on the stack of the
+  // thread that finishes it and linked into finishing_ (in written order) meanwhile.
+  struct finisher {
+    explicit finisher(group_token& t) : token(&t) {}
+    group_token* token;
+    finisher* next = nullptr;  // guarded by finish_mu_
+    bool done = false;         // its outcomes are set; guarded by finish_mu_
+    std::condition_variable cv;  // waited on with finish_mu_
+  };
+
+  // W7-W9 for a group written by write_group. At most one fsync runs at a time, with no
+  // lock held (so the next groups are written meanwhile), and it covers every write made
+  // before it started: groups written while one fsync runs share the next one. Groups are
+  // completed (W8, W9, their outcomes set) strictly in the order they were written, by
+  // whichever finishing thread finds the next one durable, so each waiting thread is woken
+  // once, when its own group is done. A group is acknowledged only after an fsync that
+  // started after its write succeeded and every group written before it was acknowledged;
+  // once a write or an fsync fails, that group and every later one not yet durable fail
+  // (an fsync that succeeds after one that failed proves nothing about the pages the
+  // failed one dropped).
   void finish_group(group_token& token) noexcept {
     if (token.seq == 0) return;  // nothing written: the outcomes are already set
-    std::optional<error> failure = std::move(token.failure);
-    if (!failure && token.file) {
-      if (auto r = token.file->sync(); !r) failure = wal::wal_writer::fsync_error(r.error_value());
-    }
-    wait_for_turn(token.seq);
-    {
-      std::lock_guard wlock(writer_mu_);
-      if (failure) {
-        writer_.refuse_further_writes();
-        if (!first_failure_) first_failure_ = *failure;
-      } else if (token.file) {
-        writer_.synced_outside(token.file.get(), token.writes);
-        metrics_.group_commit_fsync_count.add();
+    finisher me(token);
+    std::unique_lock lock(finish_mu_);
+    link_finisher(me);
+    for (;;) {
+      complete_ready(me);
+      if (me.done) break;
+      // The disk is idle and some group waits for it (this one, or one written after it
+      // while this one waits for an earlier group's turn): sync now.
+      if (!sync_running_ && first_unsettled()) {
+        run_sync(lock);
+        continue;
       }
-      if (first_failure_) {
-        // Nothing of the group is acknowledged: its versions stay linked but are never
-        // published, and the writer refuses everything from now on.
-        for (commit_request* req : token.accepted) {
-          req->failure = *first_failure_;
-          req->commit = 0;
-        }
-      } else {
-        try {
-          publish_locked(token.accepted);
-        } catch (const std::bad_alloc&) {
-          writer_.refuse_further_writes();
-          first_failure_ = error(errc::storage_read_only,
-                                 "out of memory while committing; this commit is not acknowledged and "
-                                 "this instance accepts no more writes (reopen to recover)");
-          for (commit_request* req : token.accepted) {
-            if (req->acknowledged) continue;
-            req->failure = *first_failure_;
-            req->commit = 0;
-          }
-        }
-      }
+      me.cv.wait(lock);
     }
-    end_turn();
+    // A group that waits for an fsync nobody runs now is told to run it.
+    if (!sync_running_) {
+      if (finisher* f = first_unsettled()) f->cv.notify_one();
+    }
   }
 
+  // REQUIRES: finish_mu_ held.
+  finisher* first_unsettled() const {
+    for (finisher* f = finishing_; f; f = f->next)
+      if (!settled(*f)) return f;
+    return nullptr;
+  }
+
+  // REQUIRES: finish_mu_ held. Finishers are linked in written order; they arrive almost
+  // in it (only the hand-off between two leaders separates them), so the walk is short.
+  void link_finisher(finisher& f) {
+    finisher** at = &finishing_;
+    while (*at && (*at)->token->seq < f.token->seq) at = &(*at)->next;
+    f.next = *at;
+    *at = &f;
+  }
+
+  // REQUIRES: finish_mu_ held. Whether the group's outcome is decided: its write failed,
+  // an fsync covered it, or an fsync (or the writer) failed before one did.
+  bool settled(const finisher& f) const {
+    return f.token->failure || durable_writes_ >= f.token->writes || sync_failure_;
+  }
+
+  // REQUIRES: finish_mu_ held. Completes, in written order, every linked group whose turn
+  // has come and whose outcome is decided, and wakes the threads of those it completed.
+  void complete_ready(finisher& me) {
+    while (finishing_ && finishing_->token->seq == finished_groups_ + 1 && settled(*finishing_)) {
+      finisher& f = *finishing_;
+      finishing_ = f.next;
+      complete(*f.token);
+      ++finished_groups_;
+      f.done = true;
+      // Under finish_mu_: its owner cannot return (and destroy f) before this call ends.
+      if (&f != &me) f.cv.notify_one();
+    }
+  }
+
+  // One fsync of the active segment, covering every write made before it; runs with
+  // finish_mu_ released. A rotation synced every segment before the active one
+  // (wal_writer::append_group), unless it failed, and then the writer has failed: nothing
+  // not yet durable is claimed durable after that.
+  void run_sync(std::unique_lock<std::mutex>& lock) noexcept {
+    sync_running_ = true;
+    lock.unlock();
+    std::shared_ptr<io::file> file;
+    std::uint64_t target = 0;
+    bool writer_failed = false;
+    std::optional<error> writer_failure;
+    {
+      std::lock_guard wlock(writer_mu_);
+      file = writer_.active_file();
+      target = writer_.stats().write_calls;
+      writer_failed = writer_.failed();
+      if (writer_failed) writer_failure = write_failure_;
+    }
+    std::optional<error> failure;
+    if (writer_failed || !file) {
+      // The write that failed, or the rotation's sync: groups not yet durable fail with
+      // its error (out of memory leaves none: then they are refused as read-only).
+      failure = writer_failure ? std::move(writer_failure) : read_only_error();
+    } else if (auto r = file->sync(); !r) {
+      failure = wal::wal_writer::fsync_error(r.error_value());
+    } else {
+      std::lock_guard wlock(writer_mu_);
+      writer_.synced_outside(file.get(), target);
+      metrics_.group_commit_fsync_count.add();
+    }
+    lock.lock();
+    sync_running_ = false;
+    if (failure) {
+      if (!sync_failure_) sync_failure_ = std::move(failure);
+    } else {
+      durable_writes_ = std::max(durable_writes_, target);
+    }
+  }
+
+  // W8-W9 for a group whose outcome is decided, or its failure. REQUIRES: finish_mu_ held,
+  // every group written before it completed.
+  void complete(group_token& token) noexcept {
+    std::optional<error> failure = std::move(token.failure);
+    if (!failure && durable_writes_ < token.writes) failure = sync_failure_;
+    std::lock_guard wlock(writer_mu_);
+    if (failure) {
+      writer_.refuse_further_writes();
+      if (!first_failure_) first_failure_ = *failure;
+    }
+    if (first_failure_) {
+      // Nothing of the group is acknowledged: its versions stay linked but are never
+      // published, and the writer refuses everything from now on.
+      for (commit_request* req : token.accepted) {
+        req->failure = *first_failure_;
+        req->commit = 0;
+      }
+      return;
+    }
+    try {
+      publish_locked(token.accepted);
+    } catch (const std::bad_alloc&) {
+      writer_.refuse_further_writes();
+      first_failure_ = error(errc::storage_read_only,
+                             "out of memory while committing; this commit is not acknowledged and "
+                             "this instance accepts no more writes (reopen to recover)");
+      for (commit_request* req : token.accepted) {
+        if (req->acknowledged) continue;
+        req->failure = *first_failure_;
+        req->commit = 0;
+      }
+    }
+  }
   // W8 and W9 for a durable group. REQUIRES: writer_mu_ held (W4 of the next group reads
   // the store without its state lock, so W8's changes must not overlap it), and every
   // earlier group published.
@@ -258,25 +364,6 @@ class commit_pipeline {
     }
     for (commit_request* req : accepted) req->acknowledged = true;
     store_.publish(accepted.back()->commit);  // W9
-  }
-
-  // Groups finish in the order they were written. A group whose fsync returned before its
-  // predecessor finished waits here: a short spin first (the predecessor is usually
-  // finishing already), then a sleep on turn_cv_.
-  void wait_for_turn(std::uint64_t seq) {
-    for (std::size_t i = 0; i < policies::default_spin_count; ++i) {
-      if (published_groups_.load(std::memory_order_acquire) + 1 == seq) return;
-      policies::detail::cpu_relax();
-    }
-    std::unique_lock lock(turn_mu_);
-    turn_cv_.wait(lock, [&] { return published_groups_.load(std::memory_order_acquire) + 1 == seq; });
-  }
-  void end_turn() {
-    {
-      std::lock_guard lock(turn_mu_);
-      published_groups_.fetch_add(1, std::memory_order_release);
-    }
-    turn_cv_.notify_all();
   }
 
   // W4: checks against the newest (possibly unpublished) state. The pipeline is the only
@@ -367,15 +454,20 @@ class commit_pipeline {
 
   store_type& store_;
   metrics_registry& metrics_;
-  mutable std::mutex writer_mu_;  // guards writer_, next_commit_, written_groups_, first_failure_
+  mutable std::mutex writer_mu_;  // guards writer_, next_commit_, written_groups_, first_failure_,
+                                  // write_failure_
   wal::wal_writer writer_;
   commit_id next_commit_ = 1;
   std::uint64_t written_groups_ = 0;     // groups written so far (their token seq)
   std::optional<error> first_failure_;   // the first failed write or fsync of a group
-  // Groups finished (published or failed), in written order; guarded for waiting by turn_mu_.
-  std::atomic<std::uint64_t> published_groups_{0};
-  std::mutex turn_mu_;
-  std::condition_variable turn_cv_;
+  std::optional<error> write_failure_;   // the first failed write_group (its write or rotation)
+  // The finishing of groups (finish_group): guarded by finish_mu_.
+  std::mutex finish_mu_;
+  finisher* finishing_ = nullptr;      // groups being finished, in written order
+  std::uint64_t finished_groups_ = 0;  // groups completed so far (published or failed)
+  bool sync_running_ = false;          // a thread is in run_sync
+  std::uint64_t durable_writes_ = 0;   // every write call up to this one is durable
+  std::optional<error> sync_failure_;  // a failed fsync or writer: nothing later is durable
   sink sink_;
   typename FsyncPolicy::template pipeline<sink> policy_;
 };
