@@ -219,6 +219,26 @@ class basic_database {
     return out.commit;
   }
 
+  // update() only if the document's newest version is still the one committed at
+  // `based_on` (the committed_at of the version read); otherwise AERO_WRITE_CONFLICT, with
+  // the CommitId it has now in the details, and nothing changes. Retry from a fresh read.
+  result<commit_id> update_if(std::string_view collection, std::string_view doc_id, commit_id based_on,
+                              std::uint32_t schema_version, std::string_view json) {
+    write_batch b;
+    b.update_if(std::string(collection), std::string(doc_id), based_on, schema_version, std::string(json));
+    AERO_TRY_ASSIGN(batch_outcome out, commit(b));
+    return out.commit;
+  }
+
+  // remove() only if the document's newest version is still the one committed at
+  // `based_on`; otherwise AERO_WRITE_CONFLICT and nothing changes.
+  result<delete_outcome> remove_if(std::string_view collection, std::string_view doc_id, commit_id based_on) {
+    write_batch b;
+    b.remove_if(std::string(collection), std::string(doc_id), based_on);
+    AERO_TRY_ASSIGN(batch_outcome out, commit(b));
+    return delete_outcome{out.applied.at(0), out.commit};
+  }
+
   // Deleting a missing document is a no-op that writes nothing.
   result<delete_outcome> remove(std::string_view collection, std::string_view doc_id) {
     write_batch b;
@@ -283,8 +303,15 @@ class basic_database {
   basic_database(std::string dir, open_options options)
       : dir_(std::move(dir)),
         options_(std::move(options)),
-        fs_(options_.fs ? options_.fs : io::posix_file_system_instance()),
+        fs_(options_.fs ? options_.fs : posix_for(options_)),
         pipeline_(*fs_, dir_, options_.wal_segment_bytes, options_.wal_preallocate_bytes, store_, metrics_) {}
+
+  // The POSIX file system with the options' modes (the shared instance for the defaults).
+  static std::shared_ptr<io::file_system> posix_for(const open_options& o) {
+    if (o.file_mode == io::posix_file_system::default_file_mode && o.dir_mode == io::posix_file_system::default_dir_mode)
+      return io::posix_file_system_instance();
+    return std::make_shared<io::posix_file_system>(o.file_mode, o.dir_mode);
+  }
 
   result<commit_id> submit(engine::commit_request& req) {
     if (is_snapshot_) return engine::snapshot_read_only_error();

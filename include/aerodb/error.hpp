@@ -51,6 +51,7 @@ enum class severity : std::uint8_t {
   X(document_id_immutable, "AERO_DOCUMENT_ID_IMMUTABLE", reject)                     \
   X(document_exists, "AERO_DOCUMENT_EXISTS", error)                                  \
   X(document_not_found, "AERO_DOCUMENT_NOT_FOUND", error)                            \
+  X(write_conflict, "AERO_WRITE_CONFLICT", error)                                    \
   X(batch_empty, "AERO_BATCH_EMPTY", reject)                                         \
   X(batch_duplicate_key, "AERO_BATCH_DUPLICATE_KEY", reject)                         \
   X(batch_too_large, "AERO_BATCH_TOO_LARGE", reject)                                 \

@@ -34,6 +34,12 @@ inline constexpr std::size_t max_field_path_bytes = 1024;
 struct open_options {
   // The file system every file operation goes through; null means POSIX.
   std::shared_ptr<io::file_system> fs;
+  // Permission bits of the files and directories the store creates through POSIX (when
+  // `fs` is null): owner-only by default, since a store holds people's documents. The
+  // process umask can only remove bits from these. Each must give the owner read and
+  // write (files) or read, write and search (directories); at most 0777.
+  std::uint32_t file_mode = 0600;
+  std::uint32_t dir_mode = 0700;
   // A segment is closed and a new one started once it would grow past this size.
   std::uint64_t wal_segment_bytes = 64u << 20;
   // Log space is allocated ahead of the records in steps of this many bytes: zeros are
@@ -70,6 +76,30 @@ inline result<void> validate(const open_options& o) {
       return error(errc::config_invalid, std::string("open option out of range: ") + c.name,
                    {{"option", c.name}, {"value", std::to_string(c.value)},
                     {"min", std::to_string(c.lo)}, {"max", std::to_string(c.hi)}});
+  struct mode_check {
+    const char* name;
+    std::uint32_t value, owner_needs;
+    const char* why;
+  };
+  const mode_check modes[] = {
+      {"file_mode", o.file_mode, 0600, "the owner must be able to read and write the store's files"},
+      {"dir_mode", o.dir_mode, 0700, "the owner must be able to list, search and write the store's directories"},
+  };
+  for (const auto& m : modes) {
+    auto octal = [](std::uint32_t v) {
+      std::string s;
+      do {
+        s.insert(s.begin(), static_cast<char>('0' + (v & 7u)));
+        v >>= 3;
+      } while (v);
+      return "0" + s;
+    };
+    if (m.value > 0777u || (m.value & m.owner_needs) != m.owner_needs)
+      return error(errc::config_invalid,
+                   std::string("open option ") + m.name + " is not a usable permission mode: " +
+                       (m.value > 0777u ? "only the permission bits (at most 0777) may be set" : m.why),
+                   {{"option", m.name}, {"value", octal(m.value)}, {"requires", octal(m.owner_needs)}});
+  }
   return ok();
 }
 

@@ -2,6 +2,7 @@
 // directory lock. Every case runs for every engine in AERODB_ENGINES.
 #include "support/common.hpp"
 
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -387,4 +388,167 @@ TEST_CASE_TEMPLATE("regression: a new store's directory, and the commits acknowl
   auto got = db->read().get("users", "u1");
   REQUIRE(got);
   CHECK(got->has_value());
+}
+
+TEST_CASE_TEMPLATE("conditional writes apply only to the version they were based on", Db, AERODB_ENGINES) {
+  auto fs = std::make_shared<testing::fault_injection_fs>();
+  open_options opts;
+  opts.fs = fs;
+  auto db = open_or_fail<Db>("/db", opts);
+  setup_users(*db);
+  const auto c1 = db->insert("users", 1, R"({"_id":"a","name":"v1"})");
+  REQUIRE(c1);
+  const auto read_a = [&] {
+    auto got = db->read().get("users", "a");
+    REQUIRE(got);
+    return *got;
+  };
+  REQUIRE(read_a()->committed_at == *c1);
+
+  // Based on the version read: applies.
+  const auto c2 = db->update_if("users", "a", *c1, 1, R"({"_id":"a","name":"v2"})");
+  REQUIRE(c2);
+
+  // Based on a version that is no longer the newest: refused, nothing changes.
+  const auto last = db->last_commit_id();
+  const auto wal_bytes = db->wal_stats().bytes_appended;
+  const auto stale = db->update_if("users", "a", *c1, 1, R"({"_id":"a","name":"lost"})");
+  REQUIRE_FALSE(stale);
+  CHECK(stale.code() == errc::write_conflict);
+  CHECK(stale.error_value().detail("based_on") == std::to_string(*c1));
+  CHECK(stale.error_value().detail("current") == std::to_string(*c2));
+  CHECK(stale.error_value().detail("_id") == "a");
+  const auto stale_remove = db->remove_if("users", "a", *c1);
+  REQUIRE_FALSE(stale_remove);
+  CHECK(stale_remove.code() == errc::write_conflict);
+  CHECK(db->last_commit_id() == last);
+  CHECK(db->wal_stats().bytes_appended == wal_bytes);
+  CHECK(read_a()->committed_at == *c2);
+  CHECK(read_a()->doc.to_json_string() == R"({"_id":"a","name":"v2"})");
+
+  // A batch with one stale operation applies none of them.
+  write_batch b;
+  b.insert("users", 1, R"({"_id":"b","name":"new"})");
+  b.update_if("users", "a", *c1, 1, R"({"_id":"a","name":"lost"})");
+  const auto batch = db->commit(b);
+  REQUIRE_FALSE(batch);
+  CHECK(batch.code() == errc::write_conflict);
+  CHECK(batch.error_value().detail("batch_op") == "1");
+  CHECK(db->last_commit_id() == last);
+  CHECK_FALSE(db->read().get("users", "b")->has_value());
+
+  // A conditional delete of the current version applies; the deletion is then the newest
+  // version: an update based on it finds nothing to update, one based on the older
+  // version conflicts.
+  const auto removed = db->remove_if("users", "a", *c2);
+  REQUIRE(removed);
+  CHECK(removed->deleted);
+  const commit_id c3 = removed->commit;
+  CHECK(db->update_if("users", "a", c3, 1, R"({"_id":"a","name":"x"})").code() == errc::document_not_found);
+  CHECK(db->update_if("users", "a", *c2, 1, R"({"_id":"a","name":"x"})").code() == errc::write_conflict);
+
+  // A document that never existed is at CommitId 0.
+  CHECK(db->update_if("users", "never", 0, 1, R"({"_id":"never","name":"x"})").code() ==
+        errc::document_not_found);
+  const auto noop = db->remove_if("users", "never", 0);
+  REQUIRE(noop);
+  CHECK_FALSE(noop->deleted);
+  const auto wrong = db->remove_if("users", "never", 7);
+  REQUIRE_FALSE(wrong);
+  CHECK(wrong.code() == errc::write_conflict);
+  CHECK(wrong.error_value().detail("current") == "0");
+
+  // The condition is checked, never logged: the state survives a reopen as it was.
+  const auto image = image_of(*db);
+  db.reset();
+  auto again = open_or_fail<Db>("/db", opts);
+  CHECK(image_of(*again) == image);
+}
+
+namespace {
+
+// Every directory and file under `top` (itself included) with its permission bits.
+std::map<std::string, unsigned> modes_under(const std::string& top) {
+  std::map<std::string, unsigned> out;
+  auto add = [&](const std::filesystem::path& p) {
+    struct ::stat st {};
+    REQUIRE(::stat(p.c_str(), &st) == 0);
+    out[p.string()] = static_cast<unsigned>(st.st_mode & 07777);
+  };
+  add(top);
+  for (const auto& e : std::filesystem::recursive_directory_iterator(top)) add(e.path());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a new store's files and directories carry the configured modes, owner-only by default, whatever the umask allows") {
+  char tmpl[] = "/tmp/aerodb-test-modes-XXXXXX";
+  REQUIRE(::mkdtemp(tmpl) != nullptr);
+  const std::string root = tmpl;
+  struct cleanup {
+    std::string root;
+    ::mode_t umask_before = ::umask(0);
+    ~cleanup() {
+      ::umask(umask_before);
+      std::error_code ec;
+      std::filesystem::remove_all(root, ec);
+    }
+  } guard{root};
+  struct variant {
+    ::mode_t umask;
+    std::uint32_t file_mode, dir_mode;  // 0: the defaults
+    unsigned want_file, want_dir;
+  };
+  const variant variants[] = {
+      {0, 0, 0, 0600, 0700},       // a umask that allows everything: still owner-only
+      {022, 0, 0, 0600, 0700},
+      {0, 0640, 0750, 0640, 0750},  // configured
+      {027, 0664, 0775, 0640, 0750},  // the umask may still take bits away
+  };
+  int n = 0;
+  for (const auto& v : variants) {
+    ::umask(v.umask);
+    const std::string top = root + "/store" + std::to_string(n++);
+    const std::string dir = top + "/nested/data";  // directories the open creates
+    open_options o;
+    if (v.file_mode) o.file_mode = v.file_mode;
+    if (v.dir_mode) o.dir_mode = v.dir_mode;
+    {
+      auto db = open_or_fail<database>(dir, o);
+      setup_users(*db);
+      REQUIRE(db->insert("users", 1, R"({"_id":"a","name":"n"})"));
+      REQUIRE(db->checkpoint());
+      REQUIRE(db->insert("users", 1, R"({"_id":"b","name":"n"})"));
+    }
+    const auto modes = modes_under(top);
+    std::size_t files = 0, dirs = 0;
+    for (const auto& [path, mode] : modes) {
+      INFO(path << " umask 0" << std::oct << v.umask);
+      if (std::filesystem::is_directory(path)) {
+        ++dirs;
+        CHECK(mode == v.want_dir);
+      } else {
+        ++files;
+        CHECK(mode == v.want_file);
+      }
+    }
+    CHECK(dirs >= 3);   // top, nested, data (and the store's own subdirectories)
+    CHECK(files >= 4);  // lock, segment, snapshot data, manifest or CHECKPOINT
+  }
+
+  // Modes that would lock the owner out are refused before anything is created.
+  for (auto [file_mode, dir_mode, option] : {std::tuple<std::uint32_t, std::uint32_t, const char*>{0400, 0700, "file_mode"},
+                                             {0600, 0500, "dir_mode"},
+                                             {01600, 0700, "file_mode"}}) {
+    open_options o;
+    o.file_mode = file_mode;
+    o.dir_mode = dir_mode;
+    const std::string dir = root + "/refused";
+    auto r = database::open(dir, o);
+    REQUIRE_FALSE(r);
+    CHECK(r.code() == errc::config_invalid);
+    CHECK(r.error_value().detail("option") == option);
+    CHECK_FALSE(std::filesystem::exists(dir));
+  }
 }

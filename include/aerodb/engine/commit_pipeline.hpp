@@ -385,6 +385,18 @@ class commit_pipeline {
         if (req.ops.size() > 1) return std::move(e).with("batch_op", std::to_string(i));
         return e;
       };
+      // Checked here, against the newest state (earlier requests of the same group
+      // included), so no other write can come between the check and this commit.
+      if (i < req.based_on.size() && req.based_on[i]) {
+        const commit_id current = newest ? newest->commit : 0;
+        if (current != *req.based_on[i])
+          return located(error(errc::write_conflict,
+                               "the document changed after the version this write was based on",
+                               {{"collection", op.collection},
+                                {"_id", op.doc_id},
+                                {"based_on", std::to_string(*req.based_on[i])},
+                                {"current", std::to_string(current)}}));
+      }
       switch (op.kind) {
         case format::write_kind::insert:
           if (exists)

@@ -50,6 +50,9 @@ struct prepared_op {
 struct commit_request {
   format::record_type type = format::record_type::write_batch;
   std::vector<prepared_op> ops;            // write_batch
+  // write_batch: the CommitId each conditional operation was based on, by the index of
+  // ops as prepared (write_batch::op::based_on); empty when none is conditional.
+  std::vector<std::optional<commit_id>> based_on;
   std::optional<catalog_change> change;    // schema_register, collection_create, index_create
   commit_id gc_floor = 0;                  // gc
   gc_outcome gc_result;                    // gc, filled in at W8
@@ -169,6 +172,10 @@ result<commit_request> prepare_batch(const write_batch& batch, const open_option
       return e;
     };
     prepared_op p{op.kind, op.collection, op.doc_id, op.schema_version, nullptr};
+    if (op.based_on) {
+      req.based_on.resize(batch.size());
+      req.based_on[index] = op.based_on;
+    }
     const schema* s = nullptr;
     {
       auto lock = store.lock_shared();

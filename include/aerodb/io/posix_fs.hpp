@@ -11,8 +11,12 @@
 // open(read), remove and rename is AERO_STORAGE_NOT_FOUND because callers routinely
 // branch on it; every other failure is AERO_STORAGE_IO_ERROR (or AERO_STORAGE_LOCKED).
 //
-// Thread safety: posix_file_system holds no state, so one instance may serve any number
-// of threads. A posix_file, like any `file`, must not be used by two threads at once.
+// Files and directories it creates get the modes it was constructed with, owner-only by
+// default (0600 and 0700): a store holds people's documents. The process umask can only
+// take permissions away from them, never add any.
+//
+// Thread safety: posix_file_system holds nothing but those two modes, so one instance may
+// serve any number of threads. A posix_file, like any `file`, must not be used by two threads at once.
 //
 // Invariants: a posix_file owns exactly one open descriptor, closed by its destructor;
 // a posix_file_lock owns the descriptor carrying the flock, so destroying it unlocks.
@@ -302,6 +306,14 @@ class posix_file_lock final : public file_lock {
 
 class posix_file_system final : public file_system {
  public:
+  static constexpr unsigned default_file_mode = 0600;
+  static constexpr unsigned default_dir_mode = 0700;
+
+  // `file_mode` and `dir_mode`: the permission bits (at most 0777) of the files and
+  // directories this instance creates.
+  explicit posix_file_system(unsigned file_mode = default_file_mode, unsigned dir_mode = default_dir_mode)
+      : file_mode_(static_cast<::mode_t>(file_mode & 0777u)), dir_mode_(static_cast<::mode_t>(dir_mode & 0777u)) {}
+
   result<std::unique_ptr<file>> open(const std::string& path, open_mode mode) override {
     int flags = O_CLOEXEC;
     const char* purpose = "";
@@ -328,7 +340,7 @@ class posix_file_system final : public file_system {
     }
     int fd = -1;
     do {
-      fd = ::open(path.c_str(), flags, 0644);
+      fd = ::open(path.c_str(), flags, file_mode_);
     } while (fd < 0 && errno == EINTR);
     if (fd < 0) {
       const int err = errno;
@@ -403,7 +415,7 @@ class posix_file_system final : public file_system {
       if (!prefix.empty() && prefix.back() != '/') prefix += '/';
       prefix += parts[i];
       const bool last = i + 1 == parts.size();
-      if (::mkdir(prefix.c_str(), 0755) == 0) {
+      if (::mkdir(prefix.c_str(), dir_mode_) == 0) {
         // A new directory is an entry of its parent, durable only once the parent is
         // synced: without this a power loss can take the directory, and every file made
         // durable inside it, away.
@@ -472,7 +484,7 @@ class posix_file_system final : public file_system {
   result<std::unique_ptr<file_lock>> lock(const std::string& path) override {
     int fd = -1;
     do {
-      fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+      fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, file_mode_);
     } while (fd < 0 && errno == EINTR);
     if (fd < 0)
       return posix_detail::posix_io_error(errno, "open", path,
@@ -499,9 +511,14 @@ class posix_file_system final : public file_system {
     }
     return std::unique_ptr<file_lock>(std::make_unique<posix_file_lock>(fd, path));
   }
+
+ private:
+  ::mode_t file_mode_;
+  ::mode_t dir_mode_;
 };
 
-// A shared default instance; posix_file_system is stateless, so sharing it is free.
+// A shared instance with the default (owner-only) modes; it holds no other state, so
+// sharing it is free.
 inline std::shared_ptr<file_system> posix_file_system_instance() {
   static const std::shared_ptr<file_system> instance = std::make_shared<posix_file_system>();
   return instance;
