@@ -22,6 +22,7 @@
 
 #include <bit>
 #include <cassert>
+#include <charconv>
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
@@ -231,6 +232,60 @@ inline boost::json::value value_view::to_json() const {
   return o;
 }
 
+namespace detail {
+
+// The shortest text that reads back as exactly `d` (std::to_chars), kept recognisable as a
+// floating-point number by a '.' or an exponent, so that parsing it again gives a double,
+// not an integer: 300.0 -> "300.0", 0.1 -> "0.1", 1e300 -> "1e+300", -0.0 -> "-0.0".
+// (Boost.JSON's serializer writes "3E2", "1E-1".) Documents hold no NaN or infinity.
+inline void append_json_number(std::string& out, double d) {
+  char buf[32];
+  const auto r = std::to_chars(buf, buf + sizeof buf, d);
+  const std::string_view text(buf, static_cast<std::size_t>(r.ptr - buf));
+  out += text;
+  if (text.find_first_of(".e") == std::string_view::npos) out += ".0";
+}
+
+// JSON text of `v`, members in stored order, strings escaped as Boost.JSON escapes them.
+inline void append_json_text(std::string& out, value_view v) {
+  switch (v.kind()) {
+    case value_kind::null: out += "null"; return;
+    case value_kind::boolean: out += v.as_bool() ? "true" : "false"; return;
+    case value_kind::integer: {
+      char buf[24];
+      const auto r = std::to_chars(buf, buf + sizeof buf, v.as_int());
+      out.append(buf, static_cast<std::size_t>(r.ptr - buf));
+      return;
+    }
+    case value_kind::floating: append_json_number(out, v.as_double()); return;
+    case value_kind::string: out += boost::json::serialize(boost::json::string_view(v.as_string())); return;
+    case value_kind::array: {
+      out += '[';
+      bool first = true;
+      for (const value_view e : v.elements()) {
+        if (!first) out += ',';
+        first = false;
+        append_json_text(out, e);
+      }
+      out += ']';
+      return;
+    }
+    case value_kind::object: break;
+  }
+  out += '{';
+  bool first = true;
+  for (const member_view m : v.members()) {
+    if (!first) out += ',';
+    first = false;
+    out += boost::json::serialize(boost::json::string_view(m.name));
+    out += ':';
+    append_json_text(out, m.value);
+  }
+  out += '}';
+}
+
+}  // namespace detail
+
 // A whole encoded document: an object with a string `_id`.
 // REQUIRES: the bytes passed document::from_bytes-level validation (or came from
 // encode_document) and outlive the view.
@@ -268,7 +323,14 @@ class document_view {
   }
 
   boost::json::object to_json() const { return std::move(root().to_json().as_object()); }
-  std::string to_json_string() const { return boost::json::serialize(root().to_json()); }
+  // JSON text as a person expects it: numbers in their shortest exact form (300, 0.1,
+  // 300.0 for a double), fields in stored order. Parsing it gives the same document back.
+  std::string to_json_string() const {
+    std::string out;
+    out.reserve(bytes_.size() + bytes_.size() / 4);
+    detail::append_json_text(out, root());
+    return out;
+  }
 
  private:
   std::span<const std::byte> bytes_;
