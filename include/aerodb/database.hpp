@@ -49,8 +49,10 @@
 #include <aerodb/wal/wal_writer.hpp>
 #include <aerodb/write_batch.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -85,6 +87,7 @@ class basic_database {
     AERO_TRY(validate(options));
     std::unique_ptr<basic_database> db(new basic_database(std::move(dir), std::move(options)));
     AERO_TRY(db->recover());
+    db->log_since_checkpoint_at_open_ = db->report_.wal_bytes;
     return db;
   }
 
@@ -169,8 +172,9 @@ class basic_database {
     return submit(req);
   }
 
-  // Logs a GC record and frees the versions no open read view can see. Runs only when
-  // called: never on a timer, never by itself.
+  // Logs a GC record and frees the versions no open read view can see. Runs when called,
+  // or after a write that crosses open_options::gc_after_superseded_versions; never on a
+  // timer.
   result<gc_outcome> gc() {
     if (is_snapshot_) return engine::snapshot_read_only_error();
     // Refused before anything else, as every write is: otherwise a GC with nothing to
@@ -251,7 +255,17 @@ class basic_database {
   result<batch_outcome> commit(const write_batch& batch) {
     AERO_TRY_ASSIGN(engine::commit_request req, engine::prepare_batch(batch, options_, store_));
     AERO_TRY_ASSIGN(commit_id id, submit(req));
-    return batch_outcome{id, std::move(req.applied)};
+    batch_outcome out{id, std::move(req.applied)};
+    if (options_.checkpoint_after_log_bytes || options_.gc_after_superseded_versions) maintain(batch, out);
+    return out;
+  }
+
+  // The error of the last automatic checkpoint or GC that failed (open_options::
+  // checkpoint_after_log_bytes, gc_after_superseded_versions), if any: the write that ran
+  // it was acknowledged all the same, and the next write past the threshold tries again.
+  std::optional<error> maintenance_error() const {
+    std::lock_guard lock(maintenance_error_mu_);
+    return maintenance_error_;
   }
 
   // ---- reads --------------------------------------------------------------------------
@@ -305,6 +319,40 @@ class basic_database {
         options_(std::move(options)),
         fs_(options_.fs ? options_.fs : posix_for(options_)),
         pipeline_(*fs_, dir_, options_.wal_segment_bytes, options_.wal_preallocate_bytes, store_, metrics_) {}
+
+  // The opt-in bounded log and history, after an acknowledged write. One thread at a time
+  // checks the thresholds and runs what is due; a thread that finds another at it goes on
+  // (the next write past the threshold checks again). The counters it alone touches are
+  // handed from one such thread to the next through maintaining_ (acquire/release).
+  void maintain(const write_batch& batch, const batch_outcome& out) {
+    std::uint64_t superseded = 0;
+    for (std::size_t i = 0; i < out.applied.size(); ++i)
+      if (out.applied[i] && batch.ops()[i].kind != format::write_kind::insert) ++superseded;
+    const std::uint64_t since_gc = superseded_since_gc_.fetch_add(superseded, std::memory_order_relaxed) + superseded;
+    bool idle = false;
+    if (!maintaining_.compare_exchange_strong(idle, true, std::memory_order_acq_rel)) return;
+    const std::uint64_t gc_every = options_.gc_after_superseded_versions;
+    if (gc_every && since_gc >= gc_every) {
+      superseded_since_gc_.fetch_sub(since_gc, std::memory_order_relaxed);
+      if (auto r = gc(); !r) note_maintenance_failure(r.error_value());
+    }
+    if (const std::uint64_t every = options_.checkpoint_after_log_bytes) {
+      const std::uint64_t appended = pipeline_.stats().bytes_appended;
+      if (log_since_checkpoint_at_open_ + (appended - appended_at_checkpoint_) >= every) {
+        if (auto r = checkpoint(); r) {
+          appended_at_checkpoint_ = appended;
+          log_since_checkpoint_at_open_ = 0;
+        } else {
+          note_maintenance_failure(r.error_value());
+        }
+      }
+    }
+    maintaining_.store(false, std::memory_order_release);
+  }
+  void note_maintenance_failure(const error& e) {
+    std::lock_guard lock(maintenance_error_mu_);
+    maintenance_error_ = e;
+  }
 
   // The POSIX file system with the options' modes (the shared instance for the defaults).
   static std::shared_ptr<io::file_system> posix_for(const open_options& o) {
@@ -360,6 +408,13 @@ class basic_database {
   mutable metrics_registry metrics_;
   bool is_snapshot_ = false;  // an instance opened by open_snapshot
   pipeline_type pipeline_;  // after store_ and metrics_, which it is given
+  // The automatic checkpoint and GC (maintain()).
+  std::atomic<bool> maintaining_{false};
+  std::atomic<std::uint64_t> superseded_since_gc_{0};
+  std::uint64_t log_since_checkpoint_at_open_ = 0;  // the log replayed at open; held by maintaining_
+  std::uint64_t appended_at_checkpoint_ = 0;        // pipeline bytes appended then; held by maintaining_
+  mutable std::mutex maintenance_error_mu_;
+  std::optional<error> maintenance_error_;
 };
 
 // The baseline engine: one fsync per commit, full version-chain traversal, an ordered

@@ -51,6 +51,16 @@ struct open_options {
   document_limits limits;
   // Most operations one atomic batch may hold.
   std::size_t max_batch_ops = 100'000;
+  // Bounded log without the application's help (0, the default: only when called). Once
+  // the log written since the last checkpoint (or since the log replayed at open) reaches
+  // this many bytes, the thread whose acknowledged write crossed it takes a checkpoint
+  // before that write returns. Counted in bytes, never on a clock.
+  std::uint64_t checkpoint_after_log_bytes = 0;
+  // Bounded history without the application's help (0: only when called). Once this many
+  // versions were superseded (by updates and deletes) since the last GC, the thread whose
+  // acknowledged write crossed it runs gc() before that write returns. GC stays a logged
+  // commit and frees only what no open read view can see.
+  std::uint64_t gc_after_superseded_versions = 0;
   // Called during recovery after every segment and every 4096 records.
   std::function<void(const recovery_progress&)> on_recovery_progress;
 };

@@ -523,7 +523,9 @@ TEST_CASE("a new store's files and directories carry the configured modes, owner
     }
     const auto modes = modes_under(top);
     std::size_t files = 0, dirs = 0;
-    for (const auto& [path, mode] : modes) {
+    for (const auto& entry : modes) {
+      const std::string& path = entry.first;
+      const unsigned mode = entry.second;
       INFO(path << " umask 0" << std::oct << v.umask);
       if (std::filesystem::is_directory(path)) {
         ++dirs;
@@ -551,4 +553,64 @@ TEST_CASE("a new store's files and directories carry the configured modes, owner
     CHECK(r.error_value().detail("option") == option);
     CHECK_FALSE(std::filesystem::exists(dir));
   }
+}
+
+TEST_CASE_TEMPLATE("opt-in automatic checkpoints and GC bound the log and the history", Db, AERODB_ENGINES) {
+  auto fs = std::make_shared<testing::fault_injection_fs>();
+  auto segments_in = [&] {
+    auto names = fs->list_dir("/db");
+    REQUIRE(names);
+    return std::count_if(names->begin(), names->end(),
+                         [](const std::string& n) { return n.starts_with("wal-") && n.ends_with(".log"); });
+  };
+  const std::string doc = R"({"_id":"a","name":"a fairly long name, to fill the log a little faster"})";
+
+  // Without the options nothing is checkpointed or collected by itself.
+  {
+    open_options o;
+    o.fs = std::make_shared<testing::fault_injection_fs>();
+    o.wal_segment_bytes = 4096;
+    o.wal_preallocate_bytes = 4096;
+    auto db = open_or_fail<Db>("/db", o);
+    setup_users(*db);
+    REQUIRE(db->insert("users", 1, doc));
+    for (int i = 0; i < 300; ++i) REQUIRE(db->update("users", "a", 1, doc));
+    CHECK(db->metrics().checkpoints == 0);
+    CHECK(db->memory().versions == 301);
+  }
+
+  open_options o;
+  o.fs = fs;
+  o.wal_segment_bytes = 4096;
+  o.wal_preallocate_bytes = 4096;
+  o.checkpoint_after_log_bytes = 16384;
+  o.gc_after_superseded_versions = 50;
+  std::uint64_t most_versions = 0;
+  long most_segments = 0;
+  {
+    auto db = open_or_fail<Db>("/db", o);
+    setup_users(*db);
+    REQUIRE(db->insert("users", 1, doc));
+    for (int i = 0; i < 300; ++i) {
+      REQUIRE(db->update("users", "a", 1, doc));
+      most_versions = std::max(most_versions, db->memory().versions);
+      most_segments = std::max(most_segments, segments_in());
+    }
+    CHECK_FALSE(db->maintenance_error().has_value());
+    // 300 updates of about 100 bytes each are some 35 KiB of log: two checkpoints or more.
+    CHECK(db->metrics().checkpoints >= 2);
+    // The chain never grows much past the threshold: a GC ran every 50 superseded versions.
+    CHECK(most_versions <= 51);
+    // The log never grows much past the threshold: 16 KiB in segments of 4 KiB, plus the
+    // active one.
+    CHECK(most_segments <= 6);
+  }
+  // A reopen replays only what the last checkpoint did not cover, and sees the state.
+  auto db = open_or_fail<Db>("/db", o);
+  CHECK(db->recovery().checkpoint > 0);
+  CHECK(db->recovery().records_replayed < 200);
+  auto got = db->read().get("users", "a");
+  REQUIRE(got);
+  REQUIRE(got->has_value());
+  CHECK((*got)->doc.to_json_string() == doc);
 }

@@ -281,9 +281,12 @@ TEST_CASE_TEMPLATE("random queries equal a scan-filter-sort-limit oracle", Db, A
       FAIL("query " << query::to_json(q) << " at bound " << view.bound() << " returned "
                     << ids.size() << " documents, the oracle " << expected.size());
     }
-    // Documents come back exactly as written.
-    for (const auto& d : got->documents)
-      if (d.doc.to_json_string() != state.at(std::string(d.doc.id())).json) FAIL("document bytes differ");
+    // Documents come back exactly as written: the bytes the written text encodes to (the
+    // text itself is Boost's, whose numbers the store does not print the same way).
+    for (const auto& d : got->documents) {
+      const auto written = document_from_json(state.at(std::string(d.doc.id())).json);
+      if (!written || !(*written == d.doc)) FAIL("document bytes differ");
+    }
     ++compared;
     nonempty += !ids.empty();
     ++by_access[static_cast<int>(got->plan.kind)];
