@@ -52,9 +52,11 @@ struct open_options {
   // Most operations one atomic batch may hold.
   std::size_t max_batch_ops = 100'000;
   // Bounded log without the application's help (0, the default: only when called). Once
-  // the log written since the last checkpoint (or since the log replayed at open) reaches
-  // this many bytes, the thread whose acknowledged write crossed it takes a checkpoint
-  // before that write returns. Counted in bytes, never on a clock.
+  // the log written since the last checkpoint reaches this many bytes, the thread whose
+  // acknowledged write crossed it takes a checkpoint before that write returns. Counted in
+  // bytes, never on a clock. After an open, the segments found count with their file
+  // sizes, preallocated space included (recovery_report::wal_bytes), so a threshold below
+  // wal_preallocate_bytes checkpoints at the first write after every open.
   std::uint64_t checkpoint_after_log_bytes = 0;
   // Bounded history without the application's help (0: only when called). Once this many
   // versions were superseded (by updates and deletes) since the last GC, the thread whose
