@@ -39,11 +39,9 @@
 #include <aerodb/io/crc32c.hpp>
 #include <aerodb/io/file_system.hpp>
 #include <aerodb/metrics.hpp>
-#include <aerodb/policies/spin.hpp>
 #include <aerodb/wal/wal_writer.hpp>
 
 #include <algorithm>
-#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -105,7 +103,6 @@ class commit_pipeline {
   struct group_token {
     std::uint64_t seq = 0;                  // written order, from 1; 0: nothing written
     std::vector<commit_request*> accepted;  // the requests that took a CommitId
-    std::shared_ptr<io::file> file;         // the segment the group's last bytes went to
     std::uint64_t writes = 0;               // the writer's write calls once they were written
     std::optional<error> failure;           // the write failed: every accepted request fails
   };
@@ -195,7 +192,6 @@ class commit_pipeline {
       token.failure = written.error_value();
       return;
     }
-    token.file = writer_.active_file();
     token.writes = after.write_calls;
   }
 

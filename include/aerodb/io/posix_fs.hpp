@@ -16,7 +16,8 @@
 // take permissions away from them, never add any.
 //
 // Thread safety: posix_file_system holds nothing but those two modes, so one instance may
-// serve any number of threads. A posix_file, like any `file`, must not be used by two threads at once.
+// serve any number of threads. A posix_file, like any `file`, must not be used by two
+// threads at once.
 //
 // Invariants: a posix_file owns exactly one open descriptor, closed by its destructor;
 // a posix_file_lock owns the descriptor carrying the flock, so destroying it unlocks.

@@ -1,5 +1,5 @@
-// cpu_relax: one step of a bounded busy-wait (x86 `pause`, ARM `yield`), shared by the
-// group-commit policy's waiters and the commit pipeline's in-order finish.
+// cpu_relax: one step of a bounded busy-wait (x86 `pause`, ARM `yield`), for the
+// group-commit policy's waiters.
 //
 // Thread safety: a pure function. Invariant: it never sleeps (where no spin hint exists it
 // yields); a spin built on it is bounded by its caller's constant count, never by a clock.

@@ -6,8 +6,8 @@
 // written up to the next multiple of the preallocation step and synced first. Records are
 // then written over zeros that are already durable, so the fsync that acknowledges a
 // commit flushes data only, never a change of the file's size, which on ext4 and XFS is
-// what makes it cheaper (no journal commit for a size change). The reader takes zeros after the last valid
-// record as the end of the log.
+// what makes it cheaper (no journal commit for a size change). The reader takes zeros
+// after the last valid record as the end of the log.
 //
 // A new segment is started when the active one would grow past the configured size. The
 // rule is applied per record, whether records arrive one at a time or as a group: a group
