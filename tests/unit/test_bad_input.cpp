@@ -145,6 +145,49 @@ TEST_CASE_TEMPLATE("invalid _id", Db, AERODB_ENGINES) {
   f.insert_rejected(errc::document_invalid_id, R"({"_id":")" + std::string(200, 'i') + R"(","name":"n"})");
   f.insert_rejected(errc::document_invalid_id, "{\"_id\":\"a\\u0001b\",\"name\":\"n\"}");
   f.expect_rejected(errc::document_invalid_id, [](Db& d) { return d.remove("users", ""); });
+  // An _id argument that is not UTF-8 names no document (a document's _id is a JSON
+  // string), and nothing that is not UTF-8 reaches the log (format.md §5.2).
+  for (const std::string& bad : {std::string("\xff\xfe"), std::string("a\xc3"), std::string("\xed\xa0\x80")}) {
+    CAPTURE(bad);
+    auto e = f.expect_rejected(errc::document_invalid_id, [&](Db& d) { return d.remove("users", bad); });
+    CHECK(e.detail("reason") == "not valid UTF-8");
+    f.expect_rejected(errc::document_invalid_id, [&](Db& d) {
+      return d.update("users", bad, 1, R"({"_id":"present","name":"n"})");
+    });
+  }
+}
+
+TEST_CASE_TEMPLATE("an index path that is not UTF-8 is refused", Db, AERODB_ENGINES) {
+  fixture<Db> f;
+  f.expect_rejected(errc::index_invalid_field, [](Db& d) { return d.create_index("users", "\xff\xff"); });
+  f.expect_rejected(errc::index_invalid_field, [](Db& d) { return d.create_index("users", "address.\xc0\xaf"); });
+}
+
+TEST_CASE_TEMPLATE("a batch larger than one log record is refused before anything is written", Db, AERODB_ENGINES) {
+  fixture<Db> f;
+  open_options big;
+  big.fs = f.fs;
+  big.limits.max_document_bytes = 8u << 20;
+  f.db.reset();
+  f.db = open_or_fail<Db>("/db", big);
+  // Nine documents of a little over 7.5 MiB: a body of about 68 MiB.
+  const std::string name(7'600'000, 'n');
+  auto e = f.expect_rejected(errc::wal_record_too_large, [&](Db& d) {
+    write_batch b;
+    for (int i = 0; i < 9; ++i)
+      b.insert("users", 1, R"({"_id":"big-)" + std::to_string(i) + R"(","name":")" + name + R"(","age":1})");
+    return d.commit(b);
+  });
+  CHECK(e.detail("limit") == std::to_string(format::max_record_body));
+  CHECK(std::stoull(std::string(e.detail("bytes"))) > format::max_record_body);
+  // Eight of them fit in one record, and survive a reopen.
+  write_batch fits;
+  for (int i = 0; i < 8; ++i)
+    fits.insert("users", 1, R"({"_id":"big-)" + std::to_string(i) + R"(","name":")" + name + R"(","age":1})");
+  REQUIRE(f.db->commit(fits));
+  f.db.reset();
+  f.db = open_or_fail<Db>("/db", big);
+  CHECK(f.db->read().get("users", "big-7")->has_value());
 }
 
 TEST_CASE_TEMPLATE("a batch with one invalid document applies nothing", Db, AERODB_ENGINES) {

@@ -73,7 +73,10 @@ class commit_pipeline {
   // Runs W4-W9 for a prepared request; returns its CommitId once it is durable and
   // published (0 for a batch of deletes of missing documents, which writes nothing).
   result<commit_id> submit(commit_request& req) {
-    req.payload_crc = crc32c::value(req.payload);
+    // The record's stored form (wal_format.hpp), made here on the caller's thread so the
+    // commit lock only copies it.
+    format::complement(req.payload);
+    req.payload_crc = format::stored_payload_crc(req.payload);
     policy_.submit(req);
     if (req.failure) return std::move(*req.failure);
     return req.commit;

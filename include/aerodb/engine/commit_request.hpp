@@ -26,6 +26,7 @@
 #include <aerodb/write_batch.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -57,12 +58,15 @@ struct commit_request {
   commit_id gc_floor = 0;                  // gc
   gc_outcome gc_result;                    // gc, filled in at W8
   format::byte_buffer payload;
-  std::uint32_t payload_crc = 0;  // CRC32C of payload, computed on the caller's thread
+  // From submit() on, `payload` holds the record body in its stored, complemented form
+  // (format/wal_format.hpp), and payload_crc is format::stored_payload_crc of it, both made
+  // on the caller's thread.
+  std::uint32_t payload_crc = 0;
   // A write_batch holding a remove (the only kind W4 may turn into a no-op): op i's bytes
   // in `payload` end at op_ends[i] (and start at op_ends[i - 1], or 4 for the first), and
   // op_crcs[i] is their CRC32C. Both taken on the caller's thread, so W4 can drop no-op
   // deletes without encoding or checksumming anything again (drop_noop_ops). Empty
-  // otherwise.
+  // otherwise. op_crcs are checksums of the ops' stored (complemented) bytes.
   std::vector<std::uint32_t> op_ends;
   std::vector<std::uint32_t> op_crcs;
   // Outcome, filled in by the commit pipeline.
@@ -102,14 +106,23 @@ inline format::byte_buffer encode_batch_payload(const std::vector<prepared_op>& 
   return out;
 }
 
-// The CRC32C of each op's bytes in a write_batch payload whose ops end at `op_ends`.
+// The CRC32C of each op's bytes as the log stores them (complemented), in a plain
+// write_batch payload whose ops end at `op_ends`.
 inline std::vector<std::uint32_t> op_checksums(std::span<const std::byte> payload,
                                                const std::vector<std::uint32_t>& op_ends) {
   std::vector<std::uint32_t> out;
   out.reserve(op_ends.size());
+  std::array<std::byte, 512> chunk;
   std::size_t begin = 4;
   for (const std::uint32_t end : op_ends) {
-    out.push_back(crc32c::value(payload.subspan(begin, end - begin)));
+    std::uint32_t crc = crc32c::value(std::span<const std::byte>());
+    for (std::size_t at = begin; at < end; at += chunk.size()) {
+      const std::size_t n = std::min<std::size_t>(chunk.size(), end - at);
+      std::copy_n(payload.begin() + static_cast<std::ptrdiff_t>(at), n, chunk.begin());
+      format::complement(std::span(chunk).first(n));
+      crc = crc32c::extend(crc, std::span<const std::byte>(chunk).first(n));
+    }
+    out.push_back(crc);
     begin = end;
   }
   return out;
@@ -120,19 +133,20 @@ inline std::vector<std::uint32_t> op_checksums(std::span<const std::byte> payloa
 inline constexpr std::size_t combine_min_op_bytes = 1024;
 
 // W4's edit of a batch whose deletes of missing documents turned out to be no-ops: the
-// payload becomes, in place, byte for byte encode_batch_payload(ops, &applied) (the kept
-// ops' bytes moved down over the dropped ones, the count patched), and payload_crc its
-// CRC32C: the checksum of an op of combine_min_op_bytes or more is folded in with
+// stored payload becomes, in place, byte for byte the complement of
+// encode_batch_payload(ops, &applied) (the kept ops' bytes moved down over the dropped
+// ones, the count patched), and payload_crc format::stored_payload_crc of it: the checksum of an op of combine_min_op_bytes or more is folded in with
 // crc32c::combine from prepare_batch's per-op checksum, a shorter op's bytes are
 // checksummed again (cheaper than the combine). No document is encoded again and nothing
 // is allocated; the work is a move of the kept bytes.
-// REQUIRES: req.op_ends and req.op_crcs filled by prepare_batch for this payload;
-// req.applied.size() == req.ops.size().
+// REQUIRES: req.op_ends and req.op_crcs filled by prepare_batch for this payload, and the
+// payload in its stored form (submit() made it); req.applied.size() == req.ops.size().
 inline void drop_noop_ops(commit_request& req) {
   std::byte* const base = req.payload.data();
   std::uint32_t kept = 0;
   for (std::size_t i = 0; i < req.ops.size(); ++i) kept += req.applied[i] ? 1 : 0;
   format::store_le<std::uint32_t>(base, kept);
+  format::complement(std::span<std::byte>(base, 4));
   std::uint32_t crc = crc32c::value(std::span<const std::byte>(base, 4));
   std::size_t write = 4, begin = 4;
   for (std::size_t i = 0; i < req.ops.size(); ++i) {
@@ -150,7 +164,7 @@ inline void drop_noop_ops(commit_request& req) {
     begin = end;
   }
   req.payload.resize(write);
-  req.payload_crc = crc;
+  req.payload_crc = format::seal_payload_crc(crc);
 }
 
 // Steps W1-W3 for a batch, outside every engine lock but the state lock held shared for
@@ -230,10 +244,10 @@ result<commit_request> prepare_batch(const write_batch& batch, const open_option
   });
   if (has_remove) req.op_ends.reserve(req.ops.size());
   req.payload = encode_batch_payload(req.ops, nullptr, has_remove ? &req.op_ends : nullptr);
-  if (req.payload.size() > format::max_record_payload)
+  if (req.payload.size() > format::max_record_body)
     return error(errc::wal_record_too_large, "the write batch is larger than one log record may be",
                  {{"bytes", std::to_string(req.payload.size())},
-                  {"limit", std::to_string(format::max_record_payload)}});
+                  {"limit", std::to_string(format::max_record_body)}});
   if (has_remove) req.op_crcs = op_checksums(req.payload, req.op_ends);
   return req;
 }

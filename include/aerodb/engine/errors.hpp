@@ -29,13 +29,14 @@ inline error invalid_id(std::string_view doc_id, std::string reason) {
                {{"_id", std::string(doc_id.substr(0, 200))}, {"reason", reason}});
 }
 
-// An _id named by an update or a delete: 1 to max_id_bytes, no control characters.
+// An _id named by an update or a delete: 1 to max_id_bytes of UTF-8, no control characters.
 inline result<void> check_id_argument(std::string_view doc_id, const document_limits& limits) {
   if (doc_id.empty()) return invalid_id(doc_id, "empty");
   if (doc_id.size() > limits.max_id_bytes)
     return invalid_id(doc_id, "too long").with("limit", std::to_string(limits.max_id_bytes));
   for (const char c : doc_id)
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) return invalid_id(doc_id, "control character");
+  if (!valid_utf8(doc_id)) return invalid_id(doc_id, "not valid UTF-8");
   return ok();
 }
 

@@ -7,26 +7,40 @@
 //   segment   := segment_header record* zero*
 //   segment_header (40 bytes):
 //     0  magic "AERODBWL"         8 bytes
-//     8  format_version u32       = 2 (1: segments before preallocation; not read)
+//     8  format_version u32       = 3 (1, 2: earlier record framings; not read)
 //     12 flags u32                = 0
 //     16 segment_seq u64          = the number in the file name, from 1
 //     24 first_commit_id u64      = CommitId of the segment's first record
 //     32 header_crc u32           = CRC32C of bytes [0, 32)
 //     36 reserved u32             = 0
 //   record    := record_header payload
+//   payload   := ~body end_marker          (payload_length bytes: the body, every byte
+//                                           complemented, then one byte 0x5A)
 //   record_header (24 bytes):
-//     0  header_crc u32           = CRC32C of bytes [4, 24)
-//     4  payload_crc u32          = CRC32C of the payload
-//     8  payload_length u32       <= max_record_payload
-//     12 type u8                  one of record_type
-//     13 reserved 3 bytes         = 0
-//     16 commit_id u64            = previous record's commit_id + 1
+//     0  start_marker u8          = 0xA5
+//     1  type u8                  one of record_type
+//     2  reserved 2 bytes         = 0
+//     4  payload_length u32       1 ..= max_record_payload (the end marker included)
+//     8  commit_id u64            = previous record's commit_id + 1
+//     16 payload_crc u32          = CRC32C of the payload as stored
+//     20 header_crc u32           = CRC32C of bytes [0, 20)
 //
-// Version 2 segments are preallocated: the file holds zeros after its last record (space
-// allocated, and made durable, before any record was written into it). The first zero
-// byte where a record header would start is the end of the segment; a record header can
-// never be all zeros (its type and CommitId are non-zero). Version 1 segments ended at
-// their last record; this reader refuses them by name rather than guess.
+// Segments are preallocated (since version 2): the file holds zeros after its last record
+// (space allocated, and made durable, before any record was written into it). The first
+// zero byte where a record header would start is the end of the segment; a record header
+// can never be all zeros (its start marker, type and CommitId are non-zero). Versions 1
+// and 2 are refused by name rather than guessed at.
+//
+// Why the markers and the complement (version 3). A crash may leave any 512-byte sector of
+// the unsynced tail unwritten, reading as zeros; a flipped bit in acknowledged data must
+// still be corruption. The two look alike exactly when the bytes of a record that fall in
+// the unwritten sectors held a single set bit. Every such part of a record contains the
+// record's first byte, its last byte, or a whole sector inside it, so the format makes each
+// of those hold at least two set bits: the start marker (four set bits), the end marker
+// (four), and the complemented body, in which a run of zero bytes is a run of 0xFF bytes
+// of the body. No body holds more than 16 of those in a row (UTF-8 text never contains
+// 0xFF, no tag is 0xFF, and every length and count is far below 2^24), so any 512 bytes
+// of a stored body hold dozens of set bits. docs/format.md §5.2 gives the full argument.
 //
 // The header carries its own checksum so that recovery can tell a record that was cut
 // short by a crash (its header is whole and valid, its payload runs past the end of the
@@ -44,6 +58,7 @@
 #include <array>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -55,14 +70,19 @@ namespace aerodb::format {
 using aerodb::commit_id;
 
 inline constexpr std::array<char, 8> wal_magic = {'A', 'E', 'R', 'O', 'D', 'B', 'W', 'L'};
-inline constexpr std::uint32_t wal_format_version = 2;
+inline constexpr std::uint32_t wal_format_version = 3;
 inline constexpr std::size_t segment_header_size = 40;
 inline constexpr std::size_t record_header_size = 24;
 // A record larger than this cannot have been written by any AeroDB: it is damage.
 inline constexpr std::uint32_t max_record_payload = 64u << 20;
+// The first byte of every record and the last byte of its payload (see above).
+inline constexpr std::byte record_start_marker{0xA5};
+inline constexpr std::byte record_end_marker{0x5A};
+// The largest body a record can carry: the payload less its end marker.
+inline constexpr std::uint32_t max_record_body = max_record_payload - 1;
 
 static_assert(segment_header_size == 8 + 4 + 4 + 8 + 8 + 4 + 4);
-static_assert(record_header_size == 4 + 4 + 4 + 1 + 3 + 8);
+static_assert(record_header_size == 1 + 1 + 2 + 4 + 8 + 4 + 4);
 
 enum class record_type : std::uint8_t {
   schema_register = 1,    // payload: the schema's canonical JSON text
@@ -142,39 +162,79 @@ inline decoded_segment_header decode_segment_header(std::span<const std::byte> b
 }
 
 struct record_header {
-  bool header_crc_ok = false;  // bytes [4, 24) match the header checksum
+  bool header_crc_ok = false;  // bytes [0, 20) match the header checksum
+  // The start marker is right and the reserved bytes are zero: a verified header without
+  // them was written so by something that is not this format.
+  bool framing_ok = false;
   std::uint32_t payload_crc = 0;
-  std::uint32_t payload_length = 0;
+  std::uint32_t payload_length = 0;  // the stored payload: body and end marker
   std::uint8_t type = 0;
-  bool reserved_zero = true;
   commit_id commit = 0;
 };
 
 // REQUIRES: `at` points to record_header_size readable bytes.
 inline record_header decode_record_header(const std::byte* at) {
   record_header h;
-  h.header_crc_ok = load_le<std::uint32_t>(at) ==
-                    crc32c::value(std::span(at + 4, record_header_size - 4));
-  h.payload_crc = load_le<std::uint32_t>(at + 4);
-  h.payload_length = load_le<std::uint32_t>(at + 8);
-  h.type = std::to_integer<std::uint8_t>(at[12]);
-  h.reserved_zero = at[13] == std::byte{0} && at[14] == std::byte{0} && at[15] == std::byte{0};
-  h.commit = load_le<std::uint64_t>(at + 16);
+  h.header_crc_ok = load_le<std::uint32_t>(at + 20) == crc32c::value(std::span(at, 20));
+  h.framing_ok = at[0] == record_start_marker && at[2] == std::byte{0} && at[3] == std::byte{0};
+  h.type = std::to_integer<std::uint8_t>(at[1]);
+  h.payload_length = load_le<std::uint32_t>(at + 4);
+  h.commit = load_le<std::uint64_t>(at + 8);
+  h.payload_crc = load_le<std::uint32_t>(at + 16);
   return h;
 }
 
-// Appends one framed record to `out`; `payload_crc` is crc32c::value(payload), computed
-// by the caller (possibly on another thread, before the CommitId was assigned).
+// Replaces every byte of `bytes` by its complement: a record body's stored form, and back.
+inline void complement(std::span<std::byte> bytes) noexcept {
+  std::byte* p = bytes.data();
+  const std::size_t n = bytes.size();
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {  // a word at a time; compilers vectorize it
+    std::uint64_t w;
+    std::memcpy(&w, p + i, 8);
+    w = ~w;
+    std::memcpy(p + i, &w, 8);
+  }
+  for (; i < n; ++i) p[i] = ~p[i];
+}
+
+// The payload_crc of a record whose stored body is `stored_body_crc`'s input: the end
+// marker's byte folded in.
+inline std::uint32_t seal_payload_crc(std::uint32_t stored_body_crc) noexcept {
+  const std::array<std::byte, 1> end{record_end_marker};
+  return crc32c::extend(stored_body_crc, std::span<const std::byte>(end));
+}
+
+// The payload_crc of a record whose stored (already complemented) body is `stored_body`.
+inline std::uint32_t stored_payload_crc(std::span<const std::byte> stored_body) noexcept {
+  return seal_payload_crc(crc32c::value(stored_body));
+}
+
+// Appends one framed record to `out`. `stored_body` is the body already complemented, and
+// `payload_crc` is stored_payload_crc(stored_body), computed by the caller (possibly on
+// another thread, before the CommitId was assigned), so the commit lock copies bytes and
+// checksums only the 20 header bytes.
+// REQUIRES: stored_body.size() <= max_record_body.
 inline void append_record(byte_buffer& out, record_type type, commit_id commit,
-                          std::span<const std::byte> payload, std::uint32_t payload_crc) {
+                          std::span<const std::byte> stored_body, std::uint32_t payload_crc) {
   std::array<std::byte, record_header_size> h{};
-  store_le<std::uint32_t>(h.data() + 4, payload_crc);
-  store_le<std::uint32_t>(h.data() + 8, static_cast<std::uint32_t>(payload.size()));
-  h[12] = static_cast<std::byte>(type);
-  store_le<std::uint64_t>(h.data() + 16, commit);
-  store_le<std::uint32_t>(h.data(), crc32c::value(std::span(h).subspan(4)));
+  h[0] = record_start_marker;
+  h[1] = static_cast<std::byte>(type);
+  store_le<std::uint32_t>(h.data() + 4, static_cast<std::uint32_t>(stored_body.size() + 1));
+  store_le<std::uint64_t>(h.data() + 8, commit);
+  store_le<std::uint32_t>(h.data() + 16, payload_crc);
+  store_le<std::uint32_t>(h.data() + 20, crc32c::value(std::span(h).first(20)));
   out.insert(out.end(), h.begin(), h.end());
-  out.insert(out.end(), payload.begin(), payload.end());
+  out.insert(out.end(), stored_body.begin(), stored_body.end());
+  out.push_back(record_end_marker);
+}
+
+// A plain body framed as a record, for tools and tests that have the body in hand.
+inline void append_plain_record(byte_buffer& out, record_type type, commit_id commit,
+                                std::span<const std::byte> body) {
+  byte_buffer stored(body.begin(), body.end());
+  complement(stored);
+  append_record(out, type, commit, stored, stored_payload_crc(stored));
 }
 
 // ---- payloads -------------------------------------------------------------------------

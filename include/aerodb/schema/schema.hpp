@@ -135,7 +135,7 @@ class schema_definition_parser {
         return schema_definition_error(
             std::move(child), "invalid field name '" + std::string(name) + "': must be 1.." +
                                   std::to_string(document_limits{}.max_field_name_bytes) +
-                                  " bytes, contain no '.' and not start with '$'");
+                                  " bytes of UTF-8, contain no '.' and not start with '$'");
       AERO_TRY_ASSIGN(field_spec spec, parse_spec(kv.value(), child, depth + 1, false));
       out.emplace_back(std::string(name), std::move(spec));
     }

@@ -8,7 +8,9 @@
 // holes of zero sectors inside the unsynced part of the last segment, but never a record
 // that one flipped bit explains.
 //
-// Rules (SPEC_DIGEST §4; format version 2, preallocated segments):
+// Rules (SPEC_DIGEST §4; format version 3: preallocated segments, records framed by start
+// and end markers around a complemented body, so that no part of a record a crash can
+// zero holds a single set bit):
 //   - Zeros from a record boundary to the end of the file are the end of that segment
 //     (the space allocated ahead of the records); in the last segment, the end of the log.
 //     Nothing is discarded and nothing is reported: no record header is all zeros.
@@ -25,12 +27,15 @@
 //     bit makes the record verify:
 //       * a hole: a zero sector in the failing part (a sector the crash left unwritten);
 //       * a stray bit: a failing header with at most one set bit, which is zeros of the
-//         preallocated space with one flipped bit, since a written header has three.
+//         preallocated space with one flipped bit, since a written header has seven.
 //   - Other torn-looking damage followed by any valid record, or by any later segment, is
 //     corruption.
-//   - A record whose header checksum is valid but whose type is unknown, whose reserved
-//     bytes are not zero, whose length is impossible or whose CommitId is not the
-//     previous one plus one was written whole: it is corruption.
+//   - A record whose header checksum is valid but whose type is unknown, whose start
+//     marker or reserved bytes are wrong, whose length is impossible or whose CommitId is
+//     not the previous one plus one was written whole: it is corruption. So is a record
+//     whose checksums verify but whose payload does not end with the end marker.
+//   - The callback sees each record's body in its plain form (complemented back, in the
+//     reader's own buffer).
 //   - Segments must be numbered consecutively and each must start at the CommitId that
 //     follows the previous segment's last record; older segments wholly covered by the
 //     checkpoint, left by removals a crash persisted out of order, are skipped (and
@@ -110,12 +115,12 @@ inline bool valid_record_follows(std::span<const std::byte> data, std::size_t fr
   using namespace format;
   for (std::size_t off = from; off + record_header_size <= data.size(); ++off) {
     const auto h = decode_record_header(data.data() + off);
-    if (!h.header_crc_ok || !known_record_type(h.type) || !h.reserved_zero || h.commit < min_id)
+    if (!h.header_crc_ok || !known_record_type(h.type) || !h.framing_ok || h.commit < min_id)
       continue;
-    if (h.payload_length > max_record_payload) continue;
+    if (h.payload_length == 0 || h.payload_length > max_record_payload) continue;
     if (data.size() - off - record_header_size < h.payload_length) continue;
-    if (crc32c::value(data.subspan(off + record_header_size, h.payload_length)) ==
-        h.payload_crc)
+    const auto payload = data.subspan(off + record_header_size, h.payload_length);
+    if (crc32c::value(payload) == h.payload_crc && payload.back() == record_end_marker)
       return true;
   }
   return false;
@@ -123,16 +128,17 @@ inline bool valid_record_follows(std::span<const std::byte> data, std::size_t fr
 
 // True when every byte of `data` is zero: a file extension whose blocks never reached the
 // disk. A single damaged bit cannot produce it from a written record or header, each of
-// which holds non-zero bytes (a record's type and CommitId are never zero).
+// which holds non-zero bytes (a record's markers, type and CommitId are never zero).
 inline bool all_zero(std::span<const std::byte> data) {
   for (std::byte b : data)
     if (b != std::byte{0}) return false;
   return true;
 }
 
-// How many bits of `data` are set. A record header has at least three (a non-zero type,
-// CommitId and payload length), so one with at most one is zeros of preallocated space,
-// possibly with one flipped bit, never a record that was written.
+// How many bits of `data` are set. A record header has at least seven (its start marker has
+// four; the type, CommitId and payload length are non-zero), so one with at most one is
+// zeros of preallocated space, possibly with one flipped bit, never a record that was
+// written.
 inline std::size_t set_bits(std::span<const std::byte> data) {
   std::size_t n = 0;
   for (std::byte b : data) n += static_cast<std::size_t>(std::popcount(std::to_integer<unsigned>(b)));
@@ -278,6 +284,9 @@ inline result<scan_result> read_wal(io::file_system& fs, const std::string& dir,
     AERO_TRY_ASSIGN(auto f, fs.open(io::join(dir, s.name), io::open_mode::read));
     AERO_TRY_ASSIGN(auto data, io::read_all(*f));
     const std::span<const std::byte> bytes(data);
+    // Each verified body is complemented back in place before it is delivered; the damage
+    // checks only ever look at bytes after the record being read.
+    const std::span<std::byte> writable(data);
 
     const auto decoded = decode_segment_header(bytes);
     if (decoded.status == header_status::unsupported) {
@@ -287,9 +296,9 @@ inline result<scan_result> read_wal(io::file_system& fs, const std::string& dir,
                          std::to_string(decoded.format_version) + "; this build reads version " +
                          std::to_string(wal_format_version) +
                          (decoded.format_version < wal_format_version
-                              ? " (version 1 segments, written before log preallocation, are not "
-                                "read: open the directory with the release that wrote it and "
-                                "export its collections)"
+                              ? " (versions 1 and 2, written before records were framed by "
+                                "markers, are not read: open the directory with the release that "
+                                "wrote it and export its collections)"
                               : " (written by a newer release)"),
                      {{"segment", s.name},
                       {"offset", "8"},
@@ -363,10 +372,11 @@ inline result<scan_result> read_wal(io::file_system& fs, const std::string& dir,
         return detail::corruption(s.name, off,
                                   "a checksummed record has unknown type " +
                                       std::to_string(h.type));
-      if (!h.reserved_zero)
+      if (!h.framing_ok)
         return detail::corruption(s.name, off,
-                                  "a checksummed record has non-zero reserved header bytes");
-      if (h.payload_length > max_record_payload)
+                                  "a checksummed record has a wrong start marker or non-zero "
+                                  "reserved header bytes");
+      if (h.payload_length == 0 || h.payload_length > max_record_payload)
         return detail::corruption(s.name, off,
                                   "a checksummed record has impossible length " +
                                       std::to_string(h.payload_length));
@@ -388,8 +398,13 @@ inline result<scan_result> read_wal(io::file_system& fs, const std::string& dir,
         }
         return detail::corruption(s.name, off, "record payload checksum mismatch");
       }
+      if (payload.back() != record_end_marker)
+        return detail::corruption(s.name, off,
+                                  "a checksummed record does not end with the end marker");
       if (h.commit > checkpoint_id) {
-        AERO_TRY(on_record(wal_record{static_cast<record_type>(h.type), h.commit, payload,
+        const auto body = writable.subspan(off + record_header_size, h.payload_length - 1);
+        complement(body);
+        AERO_TRY(on_record(wal_record{static_cast<record_type>(h.type), h.commit, body,
                                       &s.name, off}));
         ++out.records_replayed;
         if (on_progress && (out.records_replayed % 4096) == 0)
