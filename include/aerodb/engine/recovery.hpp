@@ -47,6 +47,14 @@ template <class IndexPolicy>
 struct recovery {
   using store_type = version_store<IndexPolicy>;
 
+  // A decoder's error names the offset; the file it was reading is added here, so that an
+  // operator (and `aerodb verify`) learns exactly where the damage is.
+  template <class T>
+  static result<T> in_file(result<T> r, const std::string& file) {
+    if (r || !r.error_value().detail("file").empty()) return r;
+    return std::move(r).error_value().with("file", file);
+  }
+
   // R2: loads the snapshot whose manifest is `manifest_name`, at boundary `c`.
   // REQUIRES: the state lock held exclusively, the store empty.
   static result<void> load_snapshot(io::file_system& fs, const std::string& dir, store_type& store,
@@ -65,7 +73,7 @@ struct recovery {
       return io::read_all(**f);
     };
     AERO_TRY_ASSIGN(auto manifest_bytes, read_file(manifest_name));
-    AERO_TRY_ASSIGN(auto m, format::decode_manifest(manifest_bytes));
+    AERO_TRY_ASSIGN(auto m, in_file(format::decode_manifest(manifest_bytes), manifest_name));
     if (m.commit != c)
       return error(errc::snapshot_corruption, "the manifest belongs to another CommitId",
                    {{"file", manifest_name}, {"expected", std::to_string(c)}, {"actual", std::to_string(m.commit)}});
@@ -120,7 +128,7 @@ struct recovery {
       ++report.snapshot_documents;
       return ok();
     };
-    return format::read_snapshot_data(data, v);
+    return in_file(format::read_snapshot_data(data, v), data_name);
   }
 
   // R3: applies one log record; full-state records make this idempotent.
@@ -192,7 +200,8 @@ struct recovery {
     if (has_checkpoint) {
       AERO_TRY_ASSIGN(auto f, fs.open(checkpoint_path, io::open_mode::read));
       AERO_TRY_ASSIGN(auto bytes, io::read_all(*f));
-      AERO_TRY_ASSIGN(auto record, format::decode_checkpoint(bytes));
+      AERO_TRY_ASSIGN(auto record, in_file(format::decode_checkpoint(bytes),
+                                           std::string(format::checkpoint_file_name)));
       AERO_TRY(load_snapshot(fs, dir, store, record.manifest_name, record.commit, report));
       checkpoint_id = record.commit;
     }
