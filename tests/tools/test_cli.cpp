@@ -1,0 +1,250 @@
+// The `aerodb` tool on real directories: each command's output and exit code, and that no
+// command changes a byte of the directory (docs/cli.md).
+#include <aerodb/aerodb.hpp>
+#include <aerodb/format/snapshot_format.hpp>
+#include <aerodb/format/wal_format.hpp>
+#include <doctest/doctest.h>
+
+#include <boost/json.hpp>
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+using namespace aerodb;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct run_result {
+  int code = -1;
+  std::string out;  // stdout and stderr together
+};
+
+std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+// Runs the tool with `args`; its stderr joins the output unless `with_stderr` is false.
+run_result run_cli(const std::string& args, bool with_stderr = true) {
+  const char* cli = std::getenv("AERODB_CLI");
+  REQUIRE_MESSAGE(cli != nullptr, "AERODB_CLI names the tool (meson test sets it)");
+  run_result r;
+  FILE* p = ::popen((shell_quote(cli) + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null")).c_str(), "r");
+  REQUIRE(p != nullptr);
+  std::array<char, 4096> buf{};
+  std::size_t n = 0;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  const int status = ::pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+// Every file's bytes, by name: what "changes nothing" is checked against.
+std::map<std::string, std::string> snapshot_files(const fs::path& dir) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    std::ifstream in(e.path(), std::ios::binary);
+    std::ostringstream s;
+    s << in.rdbuf();
+    out[e.path().filename().string()] = s.str();
+  }
+  return out;
+}
+
+void flip_bit(const fs::path& file, std::uint64_t byte, int bit) {
+  std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+  REQUIRE(f);
+  f.seekg(static_cast<std::streamoff>(byte));
+  char c = 0;
+  f.read(&c, 1);
+  c = static_cast<char>(c ^ (1 << bit));
+  f.seekp(static_cast<std::streamoff>(byte));
+  f.write(&c, 1);
+}
+
+// A store with a checkpoint and log records on both sides of it, closed.
+struct store_dir {
+  fs::path root;
+  fs::path dir;
+  commit_id checkpoint = 0;
+  commit_id last = 0;
+
+  store_dir() {
+    char tmpl[] = "/tmp/aerodb-cli-XXXXXX";
+    REQUIRE(::mkdtemp(tmpl) != nullptr);
+    root = tmpl;
+    dir = root / "db";
+    auto db = database::open(dir.string());
+    REQUIRE(db);
+    REQUIRE((*db)->register_schema(
+        R"({"id":"user","version":1,"fields":{"_id":{"type":"string","required":true},"name":{"type":"string","required":true},"age":{"type":"int","required":false}}})"));
+    REQUIRE((*db)->create_collection("users", "user"));
+    REQUIRE((*db)->create_index("users", "age"));
+    for (int i = 0; i < 20; ++i)
+      REQUIRE((*db)->insert("users", 1, R"({"_id":"u)" + std::to_string(i) + R"(","name":"N","age":)" + std::to_string(i) + "}"));
+    auto cp = (*db)->checkpoint();
+    REQUIRE(cp);
+    checkpoint = cp->commit;
+    for (int i = 20; i < 25; ++i)
+      REQUIRE((*db)->insert("users", 1, R"({"_id":"u)" + std::to_string(i) + R"(","name":"Ñandú \"q\"","age":)" + std::to_string(i) + "}"));
+    REQUIRE((*db)->remove("users", "u3"));
+    last = (*db)->last_commit_id();
+  }
+  ~store_dir() { fs::remove_all(root); }
+  std::string arg() const { return shell_quote(dir.string()); }
+};
+
+}  // namespace
+
+TEST_CASE("aerodb verify passes on a clean store and changes nothing") {
+  store_dir s;
+  const auto before = snapshot_files(s.dir);
+  auto r = run_cli("verify " + s.arg());
+  CHECK_MESSAGE(r.code == 0, r.out);
+  CHECK(r.out.find("ok: ") != std::string::npos);
+  CHECK(r.out.find("checkpoint at CommitId " + std::to_string(s.checkpoint)) != std::string::npos);
+  CHECK(r.out.find("last CommitId " + std::to_string(s.last)) != std::string::npos);
+  CHECK(snapshot_files(s.dir) == before);
+}
+
+TEST_CASE("aerodb verify fails with the file and byte offset on a flipped bit in each kind of file") {
+  store_dir s;
+  const auto clean = snapshot_files(s.dir);
+  std::vector<std::string> names;
+  for (const auto& [name, bytes] : clean)
+    if (!bytes.empty()) names.push_back(name);  // the LOCK file is empty
+  std::map<std::string, int> kinds;
+  for (const auto& name : names) {
+    const std::string kind = format::parse_segment_file_name(name) ? "segment"
+                             : name == "CHECKPOINT"                 ? "checkpoint"
+                             : name.find(".manifest") != std::string::npos ? "manifest"
+                                                                            : "snapshot data";
+    const std::uint64_t size = clean.at(name).size();
+    // A bit in the middle of what the file holds: for a segment, inside its records.
+    std::uint64_t at = size / 2;
+    if (kind == "segment") {
+      std::uint64_t end = size;
+      while (end > 0 && clean.at(name)[end - 1] == '\0') --end;
+      if (end <= format::segment_header_size) continue;  // a segment with no records yet
+      at = (format::segment_header_size + end) / 2;
+    }
+    CAPTURE(name);
+    flip_bit(s.dir / name, at, 3);
+    const auto damaged = snapshot_files(s.dir);
+    auto r = run_cli("verify " + s.arg());
+    CHECK_MESSAGE(r.code == 1, r.out);
+    if (kind == "snapshot data")  // checked whole against the manifest: no offset exists
+      CHECK_MESSAGE(r.out.find("DAMAGED: " + name + " (its whole-file checksum") != std::string::npos, r.out);
+    else
+      CHECK_MESSAGE(r.out.find("DAMAGED: " + name + " at byte ") != std::string::npos, r.out);
+    CHECK(snapshot_files(s.dir) == damaged);  // verify changed nothing, the damage included
+    flip_bit(s.dir / name, at, 3);
+    ++kinds[kind];
+  }
+  CHECK(kinds.size() == 4);
+  CHECK(snapshot_files(s.dir) == clean);
+  CHECK(run_cli("verify " + s.arg()).code == 0);
+}
+
+TEST_CASE("aerodb verify reports a torn tail without removing it") {
+  store_dir s;
+  fs::path last_segment;
+  for (const auto& e : fs::directory_iterator(s.dir))
+    if (format::parse_segment_file_name(e.path().filename().string()) &&
+        (last_segment.empty() || e.path().filename() > last_segment.filename()))
+      last_segment = e.path();
+  auto bytes = snapshot_files(s.dir).at(last_segment.filename().string());
+  std::uint64_t end = bytes.size();
+  while (end > 0 && bytes[end - 1] == '\0') --end;
+  // The next record, of which only the sectors up to the first boundary inside its body
+  // reached the disk: what a power loss during its write leaves (the rest reads as zeros).
+  {
+    format::byte_buffer rec;
+    format::append_plain_record(rec, format::record_type::schema_register, s.last + 1,
+                                format::as_bytes(std::string(700, 's')));
+    std::uint64_t boundary = (end / 512 + 1) * 512;
+    if (boundary - end < format::record_header_size + 1) boundary += 512;
+    std::fstream f(last_segment, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(end));
+    f.write(reinterpret_cast<const char*>(rec.data()), static_cast<std::streamsize>(boundary - end));
+  }
+  const auto before = snapshot_files(s.dir);
+  auto r = run_cli("verify " + s.arg());
+  CHECK_MESSAGE(r.code == 0, r.out);
+  CHECK(r.out.find("torn tail") != std::string::npos);
+  CHECK(snapshot_files(s.dir) == before);
+}
+
+TEST_CASE("aerodb info shows the collections, their counts and the sizes") {
+  store_dir s;
+  const auto before = snapshot_files(s.dir);
+  auto r = run_cli("info " + s.arg());
+  CHECK_MESSAGE(r.code == 0, r.out);
+  CHECK(r.out.find("users: 24 documents") != std::string::npos);
+  CHECK(r.out.find("last CommitId:  " + std::to_string(s.last)) != std::string::npos);
+  auto j = run_cli("info --json " + s.arg());
+  REQUIRE_MESSAGE(j.code == 0, j.out);
+  const auto v = boost::json::parse(j.out).as_object();
+  CHECK(v.at("last_commit_id").to_number<std::uint64_t>() == s.last);
+  CHECK(v.at("checkpoint").to_number<std::uint64_t>() == s.checkpoint);
+  CHECK(v.at("log_bytes").to_number<std::uint64_t>() > 0);
+  CHECK(v.at("snapshot_bytes").to_number<std::uint64_t>() > 0);
+  CHECK(v.at("collections").as_array().at(0).at("documents").to_number<std::uint64_t>() == 24);
+  CHECK(snapshot_files(s.dir) == before);
+}
+
+TEST_CASE("aerodb dump-wal prints the records after the checkpoint as JSON lines, in a CommitId range") {
+  store_dir s;
+  auto r = run_cli("dump-wal " + s.arg(), false);
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  std::istringstream lines(r.out);
+  std::string line;
+  std::vector<boost::json::object> records;
+  while (std::getline(lines, line)) records.push_back(boost::json::parse(line).as_object());
+  REQUIRE(records.size() == s.last - s.checkpoint);
+  for (std::size_t i = 0; i < records.size(); ++i)
+    CHECK(records[i].at("commit_id").to_number<std::uint64_t>() == s.checkpoint + 1 + i);
+  const auto& first = records.front().at("ops").as_array().at(0).as_object();
+  CHECK(first.at("kind").as_string() == "insert");
+  CHECK(first.at("_id").as_string() == "u20");
+  CHECK(first.at("document").at("name").as_string() == "Ñandú \"q\"");
+  CHECK(records.back().at("ops").as_array().at(0).at("kind").as_string() == "delete");
+
+  auto one = run_cli("dump-wal --from " + std::to_string(s.last) + " --to " + std::to_string(s.last) + " " +
+                     s.arg(), false);
+  REQUIRE(one.code == 0);
+  CHECK(boost::json::parse(one.out).at("commit_id").to_number<std::uint64_t>() == s.last);
+}
+
+TEST_CASE("aerodb refuses a locked store, a missing directory and bad usage with their exit codes") {
+  store_dir s;
+  {
+    auto db = database::open(s.dir.string());  // a running store holds the lock
+    REQUIRE(db);
+    auto r = run_cli("verify " + s.arg());
+    CHECK_MESSAGE(r.code == 3, r.out);
+    CHECK(r.out.find("error: ") != std::string::npos);
+  }
+  auto missing = run_cli("info " + shell_quote((s.root / "nowhere").string()));
+  CHECK(missing.code == 3);
+  CHECK(missing.out.find("no such directory") != std::string::npos);
+  auto not_a_store = run_cli("info " + shell_quote(s.root.string()));
+  CHECK(not_a_store.code == 3);
+  CHECK(not_a_store.out.find("not an AeroDB data directory") != std::string::npos);
+  CHECK(fs::exists(s.root / "LOCK") == false);  // and nothing was created there
+  CHECK(run_cli("").code == 2);
+  CHECK(run_cli("frobnicate " + s.arg()).code == 2);
+  CHECK(run_cli("dump-wal --from 9 --to 3 " + s.arg()).code == 2);
+  CHECK(run_cli("verify --help").code == 0);
+}

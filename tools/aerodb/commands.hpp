@@ -1,0 +1,332 @@
+// The commands of the `aerodb` command-line tool: info, verify and dump-wal.
+//
+// Every command works on a private, in-memory copy of the data directory, taken while the
+// directory's lock is held (so never in the middle of another process's checkpoint or
+// commit) and released at once. Recovery then runs on the copy: whatever it would do to
+// the files (discard a torn tail, delete covered segments or stale snapshot files) happens
+// to the copy only, so these commands never change a byte of the directory. The price is
+// memory: the copy holds every file of the directory, about what opening the store costs.
+//
+// Exit codes (docs/cli.md): 0 success; 1 `verify` found damage; 2 bad usage (CLI11's own
+// code for a parse error is mapped to it); 3 the directory could not be read, is locked by
+// a running store, or is not an AeroDB directory.
+//
+// Thread safety: each command is a function of its arguments; the tool is single-threaded.
+#pragma once
+
+#include <aerodb/aerodb.hpp>
+#include <aerodb/format/snapshot_format.hpp>
+#include <aerodb/format/wal_format.hpp>
+#include <aerodb/io/posix_fs.hpp>
+#include <aerodb/testing/fault_injection_fs.hpp>
+#include <aerodb/wal/wal_reader.hpp>
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace aerodb::cli {
+
+inline constexpr int exit_ok = 0;
+inline constexpr int exit_damage = 1;
+inline constexpr int exit_usage = 2;
+inline constexpr int exit_unreadable = 3;
+
+// Where the copy lives inside the in-memory file system.
+inline const std::string copy_dir = "/store";
+
+struct directory_copy {
+  std::shared_ptr<testing::fault_injection_fs> fs;  // holds the files under copy_dir
+  std::vector<std::string> files;                   // names, as listed in the directory
+  std::uint64_t bytes = 0;
+};
+
+// Reads every file of `dir` into memory under the directory's lock. The in-memory file
+// system is the one the test suite uses for crash simulation; here it serves only as a
+// plain memory file system, with every file durable.
+inline result<directory_copy> copy_directory(const std::string& dir) {
+  io::posix_file_system disk;
+  AERO_TRY_ASSIGN(const bool present, disk.exists(dir));
+  if (!present)
+    return error(errc::storage_not_found, "no such directory", {{"directory", dir}});
+  AERO_TRY_ASSIGN(const bool has_lock_file, disk.exists(io::join(dir, "LOCK")));
+  if (!has_lock_file)
+    return error(errc::storage_not_found,
+                 "not an AeroDB data directory (it has no LOCK file; the tool creates nothing)",
+                 {{"directory", dir}});
+  // Taking the lock changes nothing on disk (the file exists) and fails at once when a
+  // running store holds it.
+  AERO_TRY_ASSIGN(auto lock, disk.lock(io::join(dir, "LOCK")));
+  directory_copy out;
+  out.fs = std::make_shared<testing::fault_injection_fs>();
+  AERO_TRY(out.fs->create_dir(copy_dir));
+  AERO_TRY_ASSIGN(out.files, disk.list_dir(dir));
+  for (const auto& name : out.files) {
+    AERO_TRY_ASSIGN(auto in, disk.open(io::join(dir, name), io::open_mode::read));
+    AERO_TRY_ASSIGN(auto bytes, io::read_all(*in));
+    AERO_TRY_ASSIGN(auto copy, out.fs->open(io::join(copy_dir, name), io::open_mode::create_or_truncate));
+    AERO_TRY(copy->append(bytes));
+    AERO_TRY(copy->sync());
+    out.bytes += bytes.size();
+  }
+  AERO_TRY(out.fs->sync_dir(copy_dir));
+  return out;
+}
+
+// Opens the copy with the baseline engine: every engine recovers the same state from the
+// same files, and the baseline builds the least in memory.
+inline result<std::unique_ptr<database>> open_copy(const directory_copy& copy) {
+  open_options options;
+  options.fs = copy.fs;
+  return database::open(copy_dir, options);
+}
+
+inline void print_error(std::ostream& err, const error& e) { err << "error: " << e.to_string() << "\n"; }
+
+// The place an error names: "<file> at byte <offset>", or the file alone.
+inline std::string location_of(const error& e) {
+  std::string file(e.detail("segment"));
+  if (file.empty()) file = std::string(e.detail("file"));
+  std::string where = file.empty() ? "(no file named)" : file;
+  if (const auto off = e.detail("offset"); !off.empty()) where += " at byte " + std::string(off);
+  return where;
+}
+
+inline bool is_damage(errc code) {
+  return code == errc::wal_corruption || code == errc::snapshot_corruption ||
+         code == errc::checkpoint_corruption || code == errc::checkpoint_snapshot_missing;
+}
+
+// ---- verify -----------------------------------------------------------------------------
+
+// Reads every file the store needs and checks every checksum and every rule recovery
+// applies (it is recovery, on the copy). Prints what it checked; on damage, the file and
+// byte offset.
+inline int run_verify(const std::string& dir, std::ostream& out, std::ostream& err) {
+  auto copy = copy_directory(dir);
+  if (!copy) {
+    print_error(err, copy.error_value());
+    return exit_unreadable;
+  }
+  auto db = open_copy(*copy);
+  if (!db) {
+    const error& e = db.error_value();
+    if (!is_damage(e.code())) {
+      print_error(err, e);
+      return exit_unreadable;
+    }
+    out << "DAMAGED: " << location_of(e);
+    // The snapshot data file is checked as a whole against the manifest's CRC32C; it has no
+    // finer checksum, so a flipped bit in it has no offset to report.
+    if (e.detail("offset").empty() && e.detail("reason") == "checksum mismatch")
+      out << " (its whole-file checksum in the manifest does not match; the file has no finer checksum)";
+    out << "\n";
+    out << "  " << e.to_string() << "\n";
+    return exit_damage;
+  }
+  const recovery_report& r = (*db)->recovery();
+  out << "ok: " << copy->files.size() << " files, " << copy->bytes << " bytes read\n";
+  if (r.checkpoint)
+    out << "  checkpoint at CommitId " << r.checkpoint << ": " << r.snapshot_documents
+        << " documents, manifest and data checksums verified\n";
+  out << "  log: " << r.segments << " segment(s), " << r.records_replayed
+      << " records verified and replayed, last CommitId " << r.last_commit_id << "\n";
+  if (r.torn_tail)
+    out << "  note: a torn tail of " << r.torn_tail->bytes << " bytes at " << r.torn_tail->segment
+        << " byte " << r.torn_tail->offset << " (" << r.torn_tail->reason
+        << "): an unacknowledged write cut off by a crash; the next open discards it\n";
+  // Files recovery removed from the copy: left over by an interrupted checkpoint, and not
+  // needed (segments the checkpoint covers, older snapshot files, *.tmp).
+  auto after = copy->fs->list_dir(copy_dir);
+  if (after) {
+    const std::set<std::string> kept(after->begin(), after->end());
+    for (const auto& name : copy->files)
+      if (!kept.count(name))
+        out << "  note: " << name << " is left over and not needed; the next open removes it\n";
+  }
+  return exit_ok;
+}
+
+// ---- info -------------------------------------------------------------------------------
+
+inline int run_info(const std::string& dir, bool as_json, std::ostream& out, std::ostream& err) {
+  auto copy = copy_directory(dir);
+  if (!copy) {
+    print_error(err, copy.error_value());
+    return exit_unreadable;
+  }
+  std::uint64_t log_bytes = 0, snapshot_bytes = 0;
+  for (const auto& name : copy->files) {
+    const std::uint64_t size = copy->fs->file_size(io::join(copy_dir, name));
+    if (format::parse_segment_file_name(name)) log_bytes += size;
+    else if (name.rfind("snapshot-", 0) == 0) snapshot_bytes += size;
+  }
+  auto db = open_copy(*copy);
+  if (!db) {
+    print_error(err, db.error_value());
+    return is_damage(db.code()) ? exit_damage : exit_unreadable;
+  }
+  const recovery_report& r = (*db)->recovery();
+  boost::json::object info;
+  info["directory"] = dir;
+  info["last_commit_id"] = r.last_commit_id;
+  info["checkpoint"] = r.checkpoint;
+  info["recovery"] = r.to_string();
+  info["log_bytes"] = log_bytes;
+  info["log_segments"] = r.segments;
+  info["snapshot_bytes"] = snapshot_bytes;
+  boost::json::array collections;
+  const auto view = (*db)->read();
+  for (const auto& name : (*db)->collection_names()) {
+    boost::json::object c;
+    c["name"] = name;
+    auto count = view.for_each(name, [](const versioned_document&) {});
+    c["documents"] = count ? *count : 0;
+    collections.push_back(std::move(c));
+  }
+  info["collections"] = std::move(collections);
+  if (as_json) {
+    out << boost::json::serialize(info) << "\n";
+    return exit_ok;
+  }
+  out << "directory:      " << dir << "\n"
+      << "last CommitId:  " << r.last_commit_id << "\n"
+      << "checkpoint:     " << (r.checkpoint ? std::to_string(r.checkpoint) : std::string("none")) << "\n"
+      << "log:            " << r.segments << " segment(s), " << log_bytes << " bytes on disk\n"
+      << "snapshot files: " << snapshot_bytes << " bytes\n"
+      << "recovery:       " << r.to_string() << "\n"
+      << "collections:\n";
+  for (const auto& c : info["collections"].as_array())
+    out << "  " << c.at("name").as_string().c_str() << ": " << c.at("documents").to_number<std::uint64_t>()
+        << " documents\n";
+  return exit_ok;
+}
+
+// ---- dump-wal ---------------------------------------------------------------------------
+
+inline const char* record_type_name(format::record_type t) {
+  switch (t) {
+    case format::record_type::schema_register: return "schema_register";
+    case format::record_type::collection_create: return "collection_create";
+    case format::record_type::write_batch: return "write_batch";
+    case format::record_type::index_create: return "index_create";
+    case format::record_type::gc: return "gc";
+  }
+  return "unknown";
+}
+
+inline const char* write_kind_name(format::write_kind k) {
+  switch (k) {
+    case format::write_kind::insert: return "insert";
+    case format::write_kind::update: return "update";
+    case format::write_kind::remove: return "delete";
+  }
+  return "unknown";
+}
+
+// One JSON object per record: where it is, what it holds (documents as JSON).
+inline boost::json::object describe_record(const wal::wal_record& r) {
+  boost::json::object o;
+  o["commit_id"] = r.commit;
+  o["type"] = record_type_name(r.type);
+  o["segment"] = *r.segment;
+  o["offset"] = r.offset;
+  o["body_bytes"] = r.payload.size();
+  switch (r.type) {
+    case format::record_type::schema_register: {
+      boost::system::error_code ec;
+      auto v = boost::json::parse(std::string_view(format::as_chars(r.payload)), ec);
+      if (ec) o["schema_text"] = std::string(format::as_chars(r.payload));
+      else o["schema"] = std::move(v);
+      break;
+    }
+    case format::record_type::collection_create:
+      if (auto c = format::decode_collection_create(r.payload)) {
+        o["collection"] = c->name;
+        o["schema_id"] = c->schema_id;
+      }
+      break;
+    case format::record_type::index_create:
+      if (auto ix = format::decode_index_create(r.payload)) {
+        o["collection"] = ix->collection;
+        o["path"] = ix->path;
+      }
+      break;
+    case format::record_type::gc:
+      if (auto floor = format::decode_gc(r.payload)) o["floor"] = *floor;
+      break;
+    case format::record_type::write_batch:
+      if (auto ops = format::decode_write_batch(r.payload)) {
+        boost::json::array arr;
+        for (const auto& op : *ops) {
+          boost::json::object j;
+          j["kind"] = write_kind_name(op.kind);
+          j["collection"] = op.collection;
+          j["_id"] = op.doc_id;
+          if (op.kind != format::write_kind::remove) {
+            j["schema_version"] = op.schema_version;
+            boost::system::error_code ec;
+            auto doc = boost::json::parse(document_view(op.document).to_json_string(), ec);
+            if (!ec) j["document"] = std::move(doc);
+          }
+          arr.push_back(std::move(j));
+        }
+        o["ops"] = std::move(arr);
+      }
+      break;
+  }
+  return o;
+}
+
+// Prints the log's records with CommitIds in [from, to] as JSON lines, oldest first. The
+// records a checkpoint covers are gone from the log (or never read): the first printed is
+// above the checkpoint.
+inline int run_dump_wal(const std::string& dir, commit_id from, commit_id to, std::ostream& out,
+                        std::ostream& err) {
+  auto copy = copy_directory(dir);
+  if (!copy) {
+    print_error(err, copy.error_value());
+    return exit_unreadable;
+  }
+  commit_id checkpoint = 0;
+  {
+    auto path = io::join(copy_dir, std::string(format::checkpoint_file_name));
+    if (copy->fs->durable_exists(path)) {
+      auto record = format::decode_checkpoint(copy->fs->contents(path));
+      if (!record) {
+        print_error(err, record.error_value());
+        return exit_damage;
+      }
+      checkpoint = record->commit;
+    }
+  }
+  if (from <= checkpoint && checkpoint > 0)
+    err << "note: the records up to CommitId " << checkpoint
+        << " are in the checkpoint's snapshot, not in the log\n";
+  std::uint64_t printed = 0;
+  auto scanned = wal::read_wal(*copy->fs, copy_dir, checkpoint, [&](const wal::wal_record& r) -> result<void> {
+    if (r.commit >= from && r.commit <= to) {
+      out << boost::json::serialize(describe_record(r)) << "\n";
+      ++printed;
+    }
+    return ok();
+  });
+  if (!scanned) {
+    print_error(err, scanned.error_value());
+    return is_damage(scanned.code()) ? exit_damage : exit_unreadable;
+  }
+  if (scanned->torn)
+    err << "note: a torn tail of " << scanned->torn->bytes << " bytes at " << scanned->torn->segment
+        << " byte " << scanned->torn->offset << " (" << scanned->torn->reason << ") is not shown\n";
+  err << printed << " record(s) printed\n";
+  return exit_ok;
+}
+
+}  // namespace aerodb::cli

@@ -1,0 +1,44 @@
+// `aerodb`: inspect a data directory from the shell. The commands are in commands.hpp;
+// docs/cli.md describes each one and the exit codes.
+#include "commands.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+#include <limits>
+
+int main(int argc, char** argv) {
+  CLI::App app{"aerodb: inspect an AeroDB data directory without changing it"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "aerodb (format version " + std::to_string(aerodb::format::wal_format_version) + ")");
+
+  std::string dir;
+  auto* info = app.add_subcommand("info", "Recovery report, collections and document counts, log and snapshot sizes");
+  bool json = false;
+  info->add_option("dir", dir, "The data directory")->required();
+  info->add_flag("--json", json, "Print one JSON object instead of text");
+
+  auto* verify = app.add_subcommand(
+      "verify", "Read every file and check every checksum; exit 1 and name the file and byte offset on damage");
+  verify->add_option("dir", dir, "The data directory")->required();
+
+  auto* dump = app.add_subcommand("dump-wal", "Print the log's records as JSON lines, oldest first");
+  aerodb::commit_id from = 0, to = std::numeric_limits<aerodb::commit_id>::max();
+  dump->add_option("dir", dir, "The data directory")->required();
+  dump->add_option("--from", from, "First CommitId to print (default: the first in the log)");
+  dump->add_option("--to", to, "Last CommitId to print (default: the last)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);  // prints help, the version or the error
+    return code == 0 ? 0 : aerodb::cli::exit_usage;
+  }
+  if (from > to) {
+    std::cerr << "error: --from " << from << " is above --to " << to << "\n";
+    return aerodb::cli::exit_usage;
+  }
+  if (*info) return aerodb::cli::run_info(dir, json, std::cout, std::cerr);
+  if (*verify) return aerodb::cli::run_verify(dir, std::cout, std::cerr);
+  return aerodb::cli::run_dump_wal(dir, from, to, std::cout, std::cerr);
+}
