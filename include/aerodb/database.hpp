@@ -205,6 +205,49 @@ class basic_database {
     return engine::checkpointer<IndexPolicy>::write(*fs_, dir_, store_, pin.bound(), metrics_);
   }
 
+  // Writes a consistent, openable copy of the store to `dest`, a directory that must not
+  // exist yet, while writers go on: the snapshot at the newest published CommitId (so it
+  // holds every commit acknowledged before the call) made the copy's checkpoint, with no
+  // log after it. Writers wait only while the image is copied out of memory, as for a
+  // checkpoint. Files and the directory get this store's modes (open_options::file_mode,
+  // dir_mode). The copy's CHECKPOINT record is written last: a destination without one is
+  // an interrupted backup, and a failed backup removes what it wrote.
+  result<backup_outcome> backup(const std::string& dest) {
+    const auto started = std::chrono::steady_clock::now();
+    if (dest.empty() || io::is_root_dir(dest))
+      return error(errc::config_invalid, "a backup needs a destination directory", {{"directory", dest}});
+    AERO_TRY_ASSIGN(const bool exists, fs_->exists(dest));
+    if (exists)
+      return error(errc::storage_exists, "the backup destination already exists; name a new directory",
+                   {{"directory", dest}});
+    const read_view pin = read();  // holds GC back from the versions being copied
+    auto written = [&]() -> result<checkpoint_outcome> {
+      AERO_TRY(fs_->create_dir(dest));
+      AERO_TRY(fs_->sync_dir(io::parent_dir(dest)));
+      {
+        AERO_TRY_ASSIGN(auto lock_file, fs_->open(io::join(dest, "LOCK"), io::open_mode::create_or_truncate));
+        AERO_TRY(lock_file->sync());
+      }
+      checkpoint_outcome out;
+      AERO_TRY(engine::checkpointer<IndexPolicy>::write_snapshot_files(*fs_, dest, store_, pin.bound(), out));
+      return out;
+    }();
+    if (!written) {
+      // Best effort: an error here is less useful than the one that stopped the backup.
+      if (auto names = fs_->list_dir(dest)) {
+        for (const auto& n : *names) (void)fs_->remove(io::join(dest, n));
+        (void)fs_->sync_dir(dest);
+      }
+      return std::move(written).error_value();
+    }
+    backup_outcome out;
+    out.commit = written->commit;
+    out.documents = written->documents;
+    out.bytes = written->snapshot_bytes;
+    out.duration = std::chrono::steady_clock::now() - started;
+    return out;
+  }
+
   // ---- writes -------------------------------------------------------------------------
 
   result<commit_id> insert(std::string_view collection, std::uint32_t schema_version, std::string_view json) {

@@ -68,6 +68,7 @@ enum class severity : std::uint8_t {
   X(storage_locked, "AERO_STORAGE_LOCKED", error)                                    \
   X(storage_read_only, "AERO_STORAGE_READ_ONLY", fatal)                              \
   X(storage_not_found, "AERO_STORAGE_NOT_FOUND", error)                              \
+  X(storage_exists, "AERO_STORAGE_EXISTS", reject)                                 \
   X(wal_append_failed, "AERO_WAL_APPEND_FAILED", fatal)                              \
   X(wal_fsync_failed, "AERO_WAL_FSYNC_FAILED", fatal)                                \
   X(wal_corruption, "AERO_WAL_CORRUPTION", fatal)                                    \

@@ -51,6 +51,14 @@ struct checkpoint_outcome {
   std::chrono::nanoseconds duration{0};
 };
 
+// What backup() wrote: a checkpoint-consistent copy of the store at `commit`.
+struct backup_outcome {
+  commit_id commit = 0;              // every commit acknowledged before the call, at least
+  std::uint64_t documents = 0;
+  std::uint64_t bytes = 0;           // the snapshot data file
+  std::chrono::nanoseconds duration{0};
+};
+
 struct memory_stats {
   std::uint64_t versions = 0;
   std::uint64_t document_bytes = 0;

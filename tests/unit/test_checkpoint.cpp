@@ -7,6 +7,8 @@
 //   - a snapshot opens read-only and answers like the live database at its boundary.
 #include "support/common.hpp"
 
+#include <atomic>
+#include <mutex>
 #include <thread>
 
 using namespace aerodb;
@@ -316,4 +318,98 @@ TEST_CASE_TEMPLATE("regression: a checkpoint whose segment removals persisted ou
   CHECK(image_of(**db) == before);
   CHECK_FALSE(*fs->exists("/db/" + first_segment));
   CHECK_FALSE(fs->durable_exists("/db/" + first_segment));
+}
+
+TEST_CASE_TEMPLATE("a backup taken while two writers run opens and holds every commit acknowledged before the call", Db, AERODB_ENGINES) {
+  auto fs = std::make_shared<testing::fault_injection_fs>();
+  auto db = open_or_fail<Db>("/db", with_fs(fs));
+  workload(*db, 0, 10);
+  std::mutex mu;
+  std::vector<std::pair<std::string, commit_id>> acknowledged;  // _id, CommitId
+  std::atomic<bool> stop{false};
+  std::atomic<int> written{0};
+  std::vector<std::thread> writers;
+  for (int t = 0; t < 2; ++t)
+    writers.emplace_back([&, t] {
+      for (int i = 0; !stop.load(); ++i) {
+        const std::string id = "w" + std::to_string(t) + "-" + std::to_string(i);
+        auto c = db->insert("items", 1, R"({"_id":")" + id + R"(","qty":)" + std::to_string(i % 50) + "}");
+        if (!c) FAIL_CHECK(c.error_value().to_string());
+        std::lock_guard lock(mu);
+        acknowledged.emplace_back(id, *c);
+        written.fetch_add(1);
+      }
+    });
+  while (written.load() < 100) std::this_thread::yield();
+  std::vector<std::pair<std::string, commit_id>> before;
+  {
+    std::lock_guard lock(mu);
+    before = acknowledged;
+  }
+  auto b = db->backup("/backup");
+  const int during = written.load();
+  while (written.load() < during + 50) std::this_thread::yield();  // writers went on
+  stop = true;
+  for (auto& w : writers) w.join();
+  REQUIRE(b);
+  commit_id newest_before = 0;
+  for (const auto& a : before) newest_before = std::max(newest_before, a.second);
+  CHECK(b->commit >= newest_before);
+  CHECK(b->documents > 0);
+
+  // The live store as of the backup's CommitId, to compare with.
+  state_map expected;
+  {
+    auto at = db->read_at(b->commit);
+    REQUIRE(at);
+    expected = dump(*at, {"users", "items"});
+  }  // the view goes before the store it reads
+  db.reset();
+
+  auto copy = open_or_fail<Db>("/backup", with_fs(fs));
+  CHECK(copy->last_commit_id() == b->commit);
+  CHECK(dump(*copy) == expected);
+  {
+    const auto view = copy->read();
+    for (const auto& a : before) {
+      CAPTURE(a.first);
+      auto d = view.get("items", a.first);
+      REQUIRE(d);
+      CHECK(d->has_value());
+    }
+  }
+  // The copy is a store of its own: it takes writes, and they survive a reopen.
+  auto next = copy->insert("items", 1, R"({"_id":"after-backup","qty":1})");
+  REQUIRE(next);
+  CHECK(*next == b->commit + 1);
+  copy.reset();
+  auto again = open_or_fail<Db>("/backup", with_fs(fs));
+  CHECK(again->last_commit_id() == b->commit + 1);
+}
+
+TEST_CASE_TEMPLATE("a backup refuses an existing destination and leaves nothing behind when it fails", Db, AERODB_ENGINES) {
+  auto fs = std::make_shared<testing::fault_injection_fs>();
+  auto db = open_or_fail<Db>("/db", with_fs(fs));
+  workload(*db, 0, 10);
+  REQUIRE(fs->create_dir("/taken"));
+  const auto ops = fs->op_count();
+  auto taken = db->backup("/taken");
+  CHECK(taken.code() == errc::storage_exists);
+  CHECK(taken.error_value().detail("directory") == "/taken");
+  CHECK(fs->op_count() == ops);
+  CHECK(db->backup("").code() == errc::config_invalid);
+
+  // An I/O error at each step of the backup: the error is returned, the live store goes
+  // on, and the destination holds no CHECKPOINT (nothing that opens as a store).
+  for (std::uint64_t k = 0;; ++k) {
+    CAPTURE(k);
+    const std::string dest = "/b" + std::to_string(k);
+    fs->fail_op(fs->op_count() + k, EIO);
+    auto r = db->backup(dest);
+    if (r) break;  // k ran past the backup's last operation
+    CHECK(r.code() == errc::storage_io_error);
+    CHECK_FALSE(fs->durable_exists(dest + "/CHECKPOINT"));
+    CHECK(db->insert("items", 1, R"({"_id":"still-)" + std::to_string(k) + R"(","qty":1})"));
+    REQUIRE(k < 100);
+  }
 }

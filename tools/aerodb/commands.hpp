@@ -1,6 +1,8 @@
-// The commands of the `aerodb` command-line tool: info, verify and dump-wal.
+// The commands of the `aerodb` command-line tool: info, verify and dump-wal, which never
+// change the directory, and backup and checkpoint, which open the store as an application
+// does.
 //
-// Every command works on a private, in-memory copy of the data directory, taken while the
+// The read-only commands work on a private, in-memory copy of the data directory, taken while the
 // directory's lock is held (so never in the middle of another process's checkpoint or
 // commit) and released at once. Recovery then runs on the copy: whatever it would do to
 // the files (discard a torn tail, delete covered segments or stale snapshot files) happens
@@ -24,6 +26,7 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <iostream>
 #include <memory>
@@ -326,6 +329,57 @@ inline int run_dump_wal(const std::string& dir, commit_id from, commit_id to, st
     err << "note: a torn tail of " << scanned->torn->bytes << " bytes at " << scanned->torn->segment
         << " byte " << scanned->torn->offset << " (" << scanned->torn->reason << ") is not shown\n";
   err << printed << " record(s) printed\n";
+  return exit_ok;
+}
+
+// ---- commands that open the store --------------------------------------------------------
+// These open the directory as the application does (taking its lock, running recovery,
+// which discards a torn tail and tidies leftovers), unlike the read-only commands above.
+
+inline int open_error(const error& e, std::ostream& err) {
+  print_error(err, e);
+  return is_damage(e.code()) ? exit_damage : exit_unreadable;
+}
+
+// Writes a consistent copy of the store to `dest` (a new directory): database::backup.
+inline int run_backup(const std::string& dir, const std::string& dest, std::ostream& out,
+                      std::ostream& err) {
+  auto copy = copy_directory(dir);  // refuses a missing, foreign or locked directory first
+  if (!copy) {
+    print_error(err, copy.error_value());
+    return exit_unreadable;
+  }
+  auto db = database::open(dir);
+  if (!db) return open_error(db.error_value(), err);
+  auto b = (*db)->backup(dest);
+  if (!b) {
+    print_error(err, b.error_value());
+    return b.code() == errc::storage_exists || b.code() == errc::config_invalid ? exit_usage
+                                                                                : exit_unreadable;
+  }
+  out << "backup of " << dir << " at CommitId " << b->commit << " written to " << dest << ": "
+      << b->documents << " documents, " << b->bytes << " bytes of snapshot data, in "
+      << std::chrono::duration_cast<std::chrono::milliseconds>(b->duration).count() << " ms\n";
+  return exit_ok;
+}
+
+// Runs a checkpoint: the log up to now is folded into a snapshot and its segments removed.
+inline int run_checkpoint(const std::string& dir, std::ostream& out, std::ostream& err) {
+  auto copy = copy_directory(dir);
+  if (!copy) {
+    print_error(err, copy.error_value());
+    return exit_unreadable;
+  }
+  auto db = database::open(dir);
+  if (!db) return open_error(db.error_value(), err);
+  auto c = (*db)->checkpoint();
+  if (!c) {
+    print_error(err, c.error_value());
+    return exit_unreadable;
+  }
+  out << "checkpoint at CommitId " << c->commit << ": " << c->documents << " documents, "
+      << c->snapshot_bytes << " bytes of snapshot data, " << c->segments_removed
+      << " log segment(s) removed\n";
   return exit_ok;
 }
 

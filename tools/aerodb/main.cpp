@@ -28,6 +28,16 @@ int main(int argc, char** argv) {
   dump->add_option("--from", from, "First CommitId to print (default: the first in the log)");
   dump->add_option("--to", to, "Last CommitId to print (default: the last)");
 
+  std::string dest;
+  auto* backup = app.add_subcommand(
+      "backup", "Write a consistent copy of the store to a new directory (opens the store: not while another process has it open)");
+  backup->add_option("dir", dir, "The data directory")->required();
+  backup->add_option("dest", dest, "The new directory to write the copy to")->required();
+
+  auto* checkpoint = app.add_subcommand(
+      "checkpoint", "Fold the log into a snapshot and remove the segments it covers (opens the store)");
+  checkpoint->add_option("dir", dir, "The data directory")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -40,5 +50,7 @@ int main(int argc, char** argv) {
   }
   if (*info) return aerodb::cli::run_info(dir, json, std::cout, std::cerr);
   if (*verify) return aerodb::cli::run_verify(dir, std::cout, std::cerr);
+  if (*backup) return aerodb::cli::run_backup(dir, dest, std::cout, std::cerr);
+  if (*checkpoint) return aerodb::cli::run_checkpoint(dir, std::cout, std::cerr);
   return aerodb::cli::run_dump_wal(dir, from, to, std::cout, std::cerr);
 }

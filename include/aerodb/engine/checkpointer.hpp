@@ -64,7 +64,25 @@ class checkpointer {
     const auto started = std::chrono::steady_clock::now();
     checkpoint_outcome out;
     out.commit = c;
+    AERO_TRY(write_snapshot_files(fs, dir, store, c, out));
 
+    AERO_TRY_ASSIGN(out.segments_removed, wal::remove_covered_segments(fs, dir, c));
+    AERO_TRY(remove_stale_snapshot_files(fs, dir, c));
+    out.duration = std::chrono::steady_clock::now() - started;
+    metrics.checkpoints.add();
+    metrics.checkpoint_duration_ns.add(static_cast<std::uint64_t>(out.duration.count()));
+    return out;
+  }
+
+  // The snapshot at `c` in `dir`, made the checkpoint there: the data file, its manifest,
+  // a directory sync, the CHECKPOINT record, a directory sync. Used by write() in the
+  // data directory and by a backup in its destination; fills `out`'s commit, documents
+  // and snapshot_bytes.
+  // REQUIRES: a read view at `c` open.
+  static result<void> write_snapshot_files(io::file_system& fs, const std::string& dir,
+                                           const store_type& store, commit_id c,
+                                           checkpoint_outcome& out) {
+    out.commit = c;
     format::snapshot_encoder enc(c);
     AERO_TRY(encode_image(enc, store, c, out.documents));
     AERO_TRY(enc.finish());
@@ -83,13 +101,7 @@ class checkpointer {
     AERO_TRY_ASSIGN(auto record, format::encode_checkpoint({c, manifest_name}));
     AERO_TRY(io::write_file_durably(fs, dir, std::string(format::checkpoint_file_name), record));
     AERO_TRY(fs.sync_dir(dir));
-
-    AERO_TRY_ASSIGN(out.segments_removed, wal::remove_covered_segments(fs, dir, c));
-    AERO_TRY(remove_stale_snapshot_files(fs, dir, c));
-    out.duration = std::chrono::steady_clock::now() - started;
-    metrics.checkpoints.add();
-    metrics.checkpoint_duration_ns.add(static_cast<std::uint64_t>(out.duration.count()));
-    return out;
+    return ok();
   }
 
  private:
