@@ -332,6 +332,14 @@ class basic_database {
     return out;
   }
 
+  // The id of the schema collection `name` is bound to, if the collection exists.
+  std::optional<std::string> collection_schema_id(std::string_view name) const {
+    auto lock = store_.lock_shared();
+    const auto* c = store_.catalog().find_collection(name);
+    if (!c || c->created_at > store_.published()) return std::nullopt;
+    return c->schema_id;
+  }
+
   // The schema registered as (id, version), if any.
   std::optional<schema> find_schema(std::string_view id, std::uint32_t version) const {
     const auto reader = store_.read();

@@ -25,9 +25,15 @@
 
 #include <boost/json.hpp>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
+#include <cerrno>
 #include <cstdint>
+#include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -380,6 +386,232 @@ inline int run_checkpoint(const std::string& dir, std::ostream& out, std::ostrea
   out << "checkpoint at CommitId " << c->commit << ": " << c->documents << " documents, "
       << c->snapshot_bytes << " bytes of snapshot data, " << c->segments_removed
       << " log segment(s) removed\n";
+  return exit_ok;
+}
+
+// ---- export and import ---------------------------------------------------------------
+// The export format (docs/cli.md): JSON lines. The first is a header,
+//   {"aerodb_export":1,"collection":C,"schema_id":S,"schemas":[definition...],
+//    "commit_id":N,"documents":K}
+// naming every schema version the documents use; then one line per document, in _id order,
+//   {"schema_version":V,"document":{...}}
+// Documents print with the store's own JSON writer (member order kept, numbers in
+// shortest exact form, floats with a fraction), so an import encodes the same bytes.
+
+inline constexpr int exit_partial = 4;  // import stopped part way; what went in stays
+
+// Progress for long runs, on stderr, at most once a second; nothing for short ones.
+class progress_meter {
+ public:
+  progress_meter(std::ostream& err, std::string verb, std::uint64_t total)
+      : err_(err), verb_(std::move(verb)), total_(total), started_(std::chrono::steady_clock::now()),
+        last_(started_) {}
+  void add(std::uint64_t docs, std::uint64_t bytes) {
+    done_ += docs;
+    bytes_ += bytes;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_ < std::chrono::seconds(1)) return;
+    last_ = now;
+    err_ << verb_ << " " << done_;
+    if (total_) err_ << " of " << total_ << " documents (" << done_ * 100 / total_ << "%)";
+    else err_ << " documents";
+    err_ << ", " << rate() << "\n";
+  }
+  void finish() {
+    err_ << verb_ << " " << done_ << " documents, " << bytes_ << " bytes, " << rate() << "\n";
+  }
+
+ private:
+  std::string rate() const {
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "%.1f s, %.0f documents/s, %.1f MB/s", s, s > 0 ? done_ / s : 0.0,
+                  s > 0 ? bytes_ / s / 1e6 : 0.0);
+    return buf;
+  }
+  std::ostream& err_;
+  std::string verb_;
+  std::uint64_t total_ = 0, done_ = 0, bytes_ = 0;
+  std::chrono::steady_clock::time_point started_, last_;
+};
+
+// Opens `path` for writing as a new file, owner-only (0600) like the store's own files:
+// an export holds the same documents. An existing file is never overwritten.
+inline result<std::unique_ptr<std::ofstream>> create_private_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    const int e = errno;
+    return error(e == EEXIST ? errc::storage_exists : errc::storage_io_error,
+                 e == EEXIST ? "the output file already exists; name a new one" : "cannot create the output file",
+                 {{"path", path}, {"errno", std::to_string(e)}});
+  }
+  ::close(fd);
+  auto out = std::make_unique<std::ofstream>(path, std::ios::binary | std::ios::trunc);
+  if (!*out) return error(errc::storage_io_error, "cannot open the output file", {{"path", path}});
+  return out;
+}
+
+inline int run_export(const std::string& dir, const std::string& collection, const std::string& out_path,
+                      std::ostream& out, std::ostream& err) {
+  auto copy = copy_directory(dir);
+  if (!copy) {
+    print_error(err, copy.error_value());
+    return exit_unreadable;
+  }
+  auto db = open_copy(*copy);
+  if (!db) return open_error(db.error_value(), err);
+  const auto schema_id = (*db)->collection_schema_id(collection);
+  if (!schema_id) {
+    print_error(err, error(errc::collection_unknown, "no such collection", {{"collection", collection}}));
+    return exit_usage;
+  }
+  std::unique_ptr<std::ofstream> file;
+  if (!out_path.empty()) {
+    auto f = create_private_file(out_path);
+    if (!f) {
+      print_error(err, f.error_value());
+      return f.code() == errc::storage_exists ? exit_usage : exit_unreadable;
+    }
+    file = std::move(*f);
+  }
+  std::ostream& sink = file ? static_cast<std::ostream&>(*file) : out;
+  const auto view = (*db)->read();
+  // Which schema versions the documents use, and how many there are, for the header.
+  std::set<std::uint32_t> versions;
+  auto counted = view.for_each(collection, [&](const versioned_document& d) { versions.insert(d.schema_version); });
+  if (!counted) return open_error(counted.error_value(), err);
+  boost::json::object header;
+  header["aerodb_export"] = 1;
+  header["collection"] = collection;
+  header["schema_id"] = *schema_id;
+  boost::json::array schemas;
+  for (const auto v : versions) {
+    const auto s = (*db)->find_schema(*schema_id, v);
+    if (s) schemas.push_back(boost::json::parse(s->to_canonical_json()));
+  }
+  header["schemas"] = std::move(schemas);
+  header["commit_id"] = view.bound();
+  header["documents"] = *counted;
+  sink << boost::json::serialize(header) << "\n";
+  progress_meter meter(err, "exported", *counted);
+  auto written = view.for_each(collection, [&](const versioned_document& d) {
+    const std::string json = d.doc.to_json_string();
+    sink << "{\"schema_version\":" << d.schema_version << ",\"document\":" << json << "}\n";
+    meter.add(1, json.size());
+  });
+  if (!written) return open_error(written.error_value(), err);
+  sink.flush();
+  if (!sink) {
+    print_error(err, error(errc::storage_io_error, "writing the export failed", {{"path", out_path}}));
+    return exit_unreadable;
+  }
+  meter.finish();
+  return exit_ok;
+}
+
+// Reads an export into the store at `dir` (created if missing): registers the schema
+// versions it names that the store lacks (a version the store has must be the same
+// definition), creates the collection if missing (bound to the same schema), then inserts
+// the documents in batches of `batch` operations, one commit each. A failing batch stops
+// the import with the line numbers it covered; the batches before it stay committed.
+inline int run_import(const std::string& dir, std::istream& in, std::size_t batch, std::ostream& out,
+                      std::ostream& err) {
+  std::string line;
+  std::uint64_t line_no = 1;
+  if (!std::getline(in, line)) {
+    err << "error: the input is empty; an export starts with its header line\n";
+    return exit_usage;
+  }
+  boost::system::error_code ec;
+  auto header_value = boost::json::parse(line, ec);
+  const auto* header = header_value.if_object();
+  if (ec || !header || !header->contains("aerodb_export") || !header->at("collection").is_string() ||
+      !header->at("schema_id").is_string() || !header->at("schemas").is_array()) {
+    err << "error: line 1 is not an aerodb export header (see docs/cli.md)\n";
+    return exit_usage;
+  }
+  const std::string collection(header->at("collection").as_string());
+  const std::string schema_id(header->at("schema_id").as_string());
+  auto db = database::open(dir);
+  if (!db) return open_error(db.error_value(), err);
+  for (const auto& def : header->at("schemas").as_array()) {
+    auto parsed = schema::from_json(def);
+    if (!parsed) {
+      print_error(err, parsed.error_value());
+      return exit_usage;
+    }
+    if (parsed->id() != schema_id) {
+      err << "error: the header's schemas name schema '" << parsed->id() << "', not '" << schema_id << "'\n";
+      return exit_usage;
+    }
+    if (const auto have = (*db)->find_schema(parsed->id(), parsed->version())) {
+      if (have->to_canonical_json() != parsed->to_canonical_json()) {
+        err << "error: the store already has schema " << parsed->id() << " version " << parsed->version()
+            << " with a different definition\n";
+        return exit_usage;
+      }
+      continue;
+    }
+    if (auto r = (*db)->register_schema(parsed->to_canonical_json()); !r) {
+      print_error(err, r.error_value());
+      return exit_partial;
+    }
+  }
+  if (const auto bound = (*db)->collection_schema_id(collection)) {
+    if (*bound != schema_id) {
+      err << "error: collection '" << collection << "' exists bound to schema '" << *bound << "', not '"
+          << schema_id << "'\n";
+      return exit_usage;
+    }
+  } else if (auto r = (*db)->create_collection(collection, schema_id); !r) {
+    print_error(err, r.error_value());
+    return exit_partial;
+  }
+  const std::uint64_t total = header->contains("documents") && header->at("documents").is_number()
+                                  ? header->at("documents").to_number<std::uint64_t>()
+                                  : 0;
+  progress_meter meter(err, "imported", total);
+  std::uint64_t imported = 0;
+  write_batch b;
+  std::uint64_t batch_bytes = 0, first_line = 0;
+  auto flush = [&]() -> bool {
+    if (b.empty()) return true;
+    auto r = (*db)->commit(b);
+    if (!r) {
+      err << "error: the batch of lines " << first_line << ".." << line_no << " was refused; "
+          << imported << " documents before it are imported\n";
+      print_error(err, r.error_value());
+      return false;
+    }
+    imported += b.size();
+    meter.add(b.size(), batch_bytes);
+    b = write_batch();
+    batch_bytes = 0;
+    return true;
+  };
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (line.empty()) continue;
+    auto v = boost::json::parse(line, ec);
+    const auto* o = v.if_object();
+    if (ec || !o || !o->contains("schema_version") || !o->contains("document") ||
+        !o->at("document").is_object() || !o->at("schema_version").is_number()) {
+      if (!flush()) return exit_partial;
+      err << "error: line " << line_no << " is not {\"schema_version\":V,\"document\":{...}}; " << imported
+          << " documents before it are imported\n";
+      return exit_partial;
+    }
+    if (b.empty()) first_line = line_no;
+    std::string json = boost::json::serialize(o->at("document"));
+    batch_bytes += json.size();
+    b.insert(collection, static_cast<std::uint32_t>(o->at("schema_version").to_number<std::uint64_t>()),
+             std::move(json));
+    if (b.size() >= batch && !flush()) return exit_partial;
+  }
+  if (!flush()) return exit_partial;
+  meter.finish();
+  out << "imported " << imported << " documents into " << collection << ", last CommitId "
+      << (*db)->last_commit_id() << "\n";
   return exit_ok;
 }
 

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <fstream>
 #include <iostream>
 #include <limits>
 
@@ -38,6 +39,18 @@ int main(int argc, char** argv) {
       "checkpoint", "Fold the log into a snapshot and remove the segments it covers (opens the store)");
   checkpoint->add_option("dir", dir, "The data directory")->required();
 
+  std::string collection, file;
+  auto* exp = app.add_subcommand("export", "Write a collection as JSON lines (a header line, then one line per document)");
+  exp->add_option("dir", dir, "The data directory")->required();
+  exp->add_option("collection", collection, "The collection")->required();
+  exp->add_option("--out", file, "A new file to write (owner-only); default stdout");
+
+  std::size_t batch = 1000;
+  auto* imp = app.add_subcommand("import", "Insert an export's documents, in batches of one commit each (opens the store)");
+  imp->add_option("dir", dir, "The data directory (created if missing)")->required();
+  imp->add_option("--in", file, "The export to read; default stdin");
+  imp->add_option("--batch", batch, "Documents per commit (1..100000, default 1000)")->check(CLI::Range(1, 100000));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -50,6 +63,16 @@ int main(int argc, char** argv) {
   }
   if (*info) return aerodb::cli::run_info(dir, json, std::cout, std::cerr);
   if (*verify) return aerodb::cli::run_verify(dir, std::cout, std::cerr);
+  if (*exp) return aerodb::cli::run_export(dir, collection, file, std::cout, std::cerr);
+  if (*imp) {
+    if (file.empty()) return aerodb::cli::run_import(dir, std::cin, batch, std::cout, std::cerr);
+    std::ifstream in(file, std::ios::binary);
+    if (!in) {
+      std::cerr << "error: cannot read " << file << "\n";
+      return aerodb::cli::exit_unreadable;
+    }
+    return aerodb::cli::run_import(dir, in, batch, std::cout, std::cerr);
+  }
   if (*backup) return aerodb::cli::run_backup(dir, dest, std::cout, std::cerr);
   if (*checkpoint) return aerodb::cli::run_checkpoint(dir, std::cout, std::cerr);
   return aerodb::cli::run_dump_wal(dir, from, to, std::cout, std::cerr);
