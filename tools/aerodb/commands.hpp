@@ -1,6 +1,6 @@
-// The commands of the `aerodb` command-line tool: info, verify and dump-wal, which never
-// change the directory, and backup and checkpoint, which open the store as an application
-// does.
+// The commands of the `aerodb` command-line tool: info, verify, dump-wal, export and
+// query, which never change the directory, and import, backup and checkpoint, which open
+// the store as an application does.
 //
 // The read-only commands work on a private, in-memory copy of the data directory, taken while the
 // directory's lock is held (so never in the middle of another process's checkpoint or
@@ -35,6 +35,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -54,6 +55,7 @@ inline const std::string copy_dir = "/store";
 struct directory_copy {
   std::shared_ptr<testing::fault_injection_fs> fs;  // holds the files under copy_dir
   std::vector<std::string> files;                   // names, as listed in the directory
+  std::map<std::string, std::uint64_t> sizes;        // by name, as copied
   std::uint64_t bytes = 0;
 };
 
@@ -83,6 +85,7 @@ inline result<directory_copy> copy_directory(const std::string& dir) {
     AERO_TRY_ASSIGN(auto copy, out.fs->open(io::join(copy_dir, name), io::open_mode::create_or_truncate));
     AERO_TRY(copy->append(bytes));
     AERO_TRY(copy->sync());
+    out.sizes[name] = bytes.size();
     out.bytes += bytes.size();
   }
   AERO_TRY(out.fs->sync_dir(copy_dir));
@@ -111,6 +114,26 @@ inline std::string location_of(const error& e) {
 inline bool is_damage(errc code) {
   return code == errc::wal_corruption || code == errc::snapshot_corruption ||
          code == errc::checkpoint_corruption || code == errc::checkpoint_snapshot_missing;
+}
+
+inline int open_error(const error& e, std::ostream& err) {
+  print_error(err, e);
+  return is_damage(e.code()) ? exit_damage : exit_unreadable;
+}
+
+// Runs `fn(copy, db)` on a store recovered from a copy of `dir`. A directory that cannot
+// be copied, or a copy that does not open, ends the command with its exit code after
+// saying why.
+template <class Fn>
+int on_recovered_copy(const std::string& dir, std::ostream& err, Fn&& fn) {
+  auto copy = copy_directory(dir);
+  if (!copy) {
+    print_error(err, copy.error_value());
+    return exit_unreadable;
+  }
+  auto db = open_copy(*copy);
+  if (!db) return open_error(db.error_value(), err);
+  return fn(*copy, **db);
 }
 
 // ---- verify -----------------------------------------------------------------------------
@@ -166,56 +189,47 @@ inline int run_verify(const std::string& dir, std::ostream& out, std::ostream& e
 // ---- info -------------------------------------------------------------------------------
 
 inline int run_info(const std::string& dir, bool as_json, std::ostream& out, std::ostream& err) {
-  auto copy = copy_directory(dir);
-  if (!copy) {
-    print_error(err, copy.error_value());
-    return exit_unreadable;
-  }
-  std::uint64_t log_bytes = 0, snapshot_bytes = 0;
-  for (const auto& name : copy->files) {
-    const std::uint64_t size = copy->fs->file_size(io::join(copy_dir, name));
-    if (format::parse_segment_file_name(name)) log_bytes += size;
-    else if (name.rfind("snapshot-", 0) == 0) snapshot_bytes += size;
-  }
-  auto db = open_copy(*copy);
-  if (!db) {
-    print_error(err, db.error_value());
-    return is_damage(db.code()) ? exit_damage : exit_unreadable;
-  }
-  const recovery_report& r = (*db)->recovery();
-  boost::json::object info;
-  info["directory"] = dir;
-  info["last_commit_id"] = r.last_commit_id;
-  info["checkpoint"] = r.checkpoint;
-  info["recovery"] = r.to_string();
-  info["log_bytes"] = log_bytes;
-  info["log_segments"] = r.segments;
-  info["snapshot_bytes"] = snapshot_bytes;
-  boost::json::array collections;
-  const auto view = (*db)->read();
-  for (const auto& name : (*db)->collection_names()) {
-    boost::json::object c;
-    c["name"] = name;
-    auto count = view.for_each(name, [](const versioned_document&) {});
-    c["documents"] = count ? *count : 0;
-    collections.push_back(std::move(c));
-  }
-  info["collections"] = std::move(collections);
-  if (as_json) {
-    out << boost::json::serialize(info) << "\n";
+  return on_recovered_copy(dir, err, [&](const directory_copy& copy, database& db) {
+    std::uint64_t log_bytes = 0, snapshot_bytes = 0;  // as on disk, leftovers included
+    for (const auto& [name, size] : copy.sizes) {
+      if (format::parse_segment_file_name(name)) log_bytes += size;
+      else if (name.rfind("snapshot-", 0) == 0) snapshot_bytes += size;
+    }
+    const recovery_report& r = db.recovery();
+    boost::json::object info;
+    info["directory"] = dir;
+    info["last_commit_id"] = r.last_commit_id;
+    info["checkpoint"] = r.checkpoint;
+    info["recovery"] = r.to_string();
+    info["log_bytes"] = log_bytes;
+    info["log_segments"] = r.segments;
+    info["snapshot_bytes"] = snapshot_bytes;
+    boost::json::array collections;
+    const auto view = db.read();
+    for (const auto& name : db.collection_names()) {
+      boost::json::object c;
+      c["name"] = name;
+      auto count = view.for_each(name, [](const versioned_document&) {});
+      c["documents"] = count ? *count : 0;
+      collections.push_back(std::move(c));
+    }
+    info["collections"] = std::move(collections);
+    if (as_json) {
+      out << boost::json::serialize(info) << "\n";
+      return exit_ok;
+    }
+    out << "directory:      " << dir << "\n"
+        << "last CommitId:  " << r.last_commit_id << "\n"
+        << "checkpoint:     " << (r.checkpoint ? std::to_string(r.checkpoint) : std::string("none")) << "\n"
+        << "log:            " << r.segments << " segment(s), " << log_bytes << " bytes on disk\n"
+        << "snapshot files: " << snapshot_bytes << " bytes\n"
+        << "recovery:       " << r.to_string() << "\n"
+        << "collections:\n";
+    for (const auto& c : info["collections"].as_array())
+      out << "  " << c.at("name").as_string().c_str() << ": "
+          << c.at("documents").to_number<std::uint64_t>() << " documents\n";
     return exit_ok;
-  }
-  out << "directory:      " << dir << "\n"
-      << "last CommitId:  " << r.last_commit_id << "\n"
-      << "checkpoint:     " << (r.checkpoint ? std::to_string(r.checkpoint) : std::string("none")) << "\n"
-      << "log:            " << r.segments << " segment(s), " << log_bytes << " bytes on disk\n"
-      << "snapshot files: " << snapshot_bytes << " bytes\n"
-      << "recovery:       " << r.to_string() << "\n"
-      << "collections:\n";
-  for (const auto& c : info["collections"].as_array())
-    out << "  " << c.at("name").as_string().c_str() << ": " << c.at("documents").to_number<std::uint64_t>()
-        << " documents\n";
-  return exit_ok;
+  });
 }
 
 // ---- dump-wal ---------------------------------------------------------------------------
@@ -338,14 +352,39 @@ inline int run_dump_wal(const std::string& dir, commit_id from, commit_id to, st
   return exit_ok;
 }
 
+// ---- query ------------------------------------------------------------------------------
+
+// Runs a query (docs/queries.md, its JSON form) on a copy of the directory: the documents
+// as JSON lines, or with `explain` the plan as JSON and as text, without running it.
+inline int run_query(const std::string& dir, const std::string& query_json, bool explain,
+                     std::ostream& out, std::ostream& err) {
+  return on_recovered_copy(dir, err, [&](const directory_copy&, database& db) {
+    const auto view = db.read();
+    if (explain) {
+      auto plan = view.explain(query_json);
+      if (!plan) {
+        print_error(err, plan.error_value());
+        return exit_usage;
+      }
+      out << boost::json::serialize(query::explain_json(*plan)) << "\n";
+      err << query::explain_text(*plan) << "\n";
+      return exit_ok;
+    }
+    auto r = view.query(query_json);
+    if (!r) {
+      print_error(err, r.error_value());
+      return exit_usage;
+    }
+    for (const auto& d : r->documents) out << d.doc.to_json_string() << "\n";
+    err << r->documents.size() << " document(s) at CommitId " << view.bound() << ", " << r->candidates
+        << " candidates examined (" << query::explain_text(r->plan) << ")\n";
+    return exit_ok;
+  });
+}
+
 // ---- commands that open the store --------------------------------------------------------
 // These open the directory as the application does (taking its lock, running recovery,
 // which discards a torn tail and tidies leftovers), unlike the read-only commands above.
-
-inline int open_error(const error& e, std::ostream& err) {
-  print_error(err, e);
-  return is_damage(e.code()) ? exit_damage : exit_unreadable;
-}
 
 // Writes a consistent copy of the store to `dest` (a new directory): database::backup.
 inline int run_backup(const std::string& dir, const std::string& dest, std::ostream& out,
@@ -451,16 +490,9 @@ inline result<std::unique_ptr<std::ofstream>> create_private_file(const std::str
   return out;
 }
 
-inline int run_export(const std::string& dir, const std::string& collection, const std::string& out_path,
-                      std::ostream& out, std::ostream& err) {
-  auto copy = copy_directory(dir);
-  if (!copy) {
-    print_error(err, copy.error_value());
-    return exit_unreadable;
-  }
-  auto db = open_copy(*copy);
-  if (!db) return open_error(db.error_value(), err);
-  const auto schema_id = (*db)->collection_schema_id(collection);
+inline int export_collection(database& db, const std::string& collection, const std::string& out_path,
+                             std::ostream& out, std::ostream& err) {
+  const auto schema_id = db.collection_schema_id(collection);
   if (!schema_id) {
     print_error(err, error(errc::collection_unknown, "no such collection", {{"collection", collection}}));
     return exit_usage;
@@ -475,7 +507,7 @@ inline int run_export(const std::string& dir, const std::string& collection, con
     file = std::move(*f);
   }
   std::ostream& sink = file ? static_cast<std::ostream&>(*file) : out;
-  const auto view = (*db)->read();
+  const auto view = db.read();
   // Which schema versions the documents use, and how many there are, for the header.
   std::set<std::uint32_t> versions;
   auto counted = view.for_each(collection, [&](const versioned_document& d) { versions.insert(d.schema_version); });
@@ -486,7 +518,7 @@ inline int run_export(const std::string& dir, const std::string& collection, con
   header["schema_id"] = *schema_id;
   boost::json::array schemas;
   for (const auto v : versions) {
-    const auto s = (*db)->find_schema(*schema_id, v);
+    const auto s = db.find_schema(*schema_id, v);
     if (s) schemas.push_back(boost::json::parse(s->to_canonical_json()));
   }
   header["schemas"] = std::move(schemas);
@@ -507,6 +539,13 @@ inline int run_export(const std::string& dir, const std::string& collection, con
   }
   meter.finish();
   return exit_ok;
+}
+
+inline int run_export(const std::string& dir, const std::string& collection, const std::string& out_path,
+                      std::ostream& out, std::ostream& err) {
+  return on_recovered_copy(dir, err, [&](const directory_copy&, database& db) {
+    return export_collection(db, collection, out_path, out, err);
+  });
 }
 
 // Reads an export into the store at `dir` (created if missing): registers the schema

@@ -29,6 +29,13 @@ int main(int argc, char** argv) {
   dump->add_option("--from", from, "First CommitId to print (default: the first in the log)");
   dump->add_option("--to", to, "Last CommitId to print (default: the last)");
 
+  std::string query_json;
+  bool explain = false;
+  auto* query = app.add_subcommand("query", "Run a query (docs/queries.md) and print the documents as JSON lines");
+  query->add_option("dir", dir, "The data directory")->required();
+  query->add_option("query", query_json, "The query, as JSON")->required();
+  query->add_flag("--explain", explain, "Print the plan (JSON on stdout, text on stderr) instead of running it");
+
   std::string dest;
   auto* backup = app.add_subcommand(
       "backup", "Write a consistent copy of the store to a new directory (opens the store: not while another process has it open)");
@@ -63,6 +70,7 @@ int main(int argc, char** argv) {
   }
   if (*info) return aerodb::cli::run_info(dir, json, std::cout, std::cerr);
   if (*verify) return aerodb::cli::run_verify(dir, std::cout, std::cerr);
+  if (*query) return aerodb::cli::run_query(dir, query_json, explain, std::cout, std::cerr);
   if (*exp) return aerodb::cli::run_export(dir, collection, file, std::cout, std::cerr);
   if (*imp) {
     if (file.empty()) return aerodb::cli::run_import(dir, std::cin, batch, std::cout, std::cerr);
