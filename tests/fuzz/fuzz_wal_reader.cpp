@@ -17,13 +17,14 @@
 //         3     flip a bit of the newest segment file (u16 bit index, modulo its size)
 //         4     cut that many bytes (next byte) off the newest segment file
 //         5     append raw bytes (a length byte, then the bytes) to the newest segment
-// The builder knows no byte layout: records are framed by format::append_record and
+// The builder knows no byte layout: records are framed by format::append_plain_record and
 // written by wal::wal_writer, so the target follows any change to the record format.
 //
 // Properties, on every input:
 //   - no exception, no sanitizer report; an error is AERO_WAL_CORRUPTION with numeric
 //     `offset` and a `segment` detail (the in-memory file system never fails);
-//   - on success, every delivered record re-frames (append_record with its own CRC32C)
+//   - on success, every delivered (plain) body re-frames (append_plain_record: markers,
+//     complement, checksums)
 //     to exactly the bytes at its segment and offset, so its checksum verifies; its type
 //     is known; CommitIds are consecutive and above the checkpoint; the counts and
 //     last_commit_id agree with what was delivered;
@@ -77,7 +78,7 @@ struct delivered {
 
 std::vector<std::byte> frame(record_type type, commit_id id, std::span<const std::byte> payload) {
   std::vector<std::byte> out;
-  format::append_record(out, type, id, payload, aerodb::crc32c::value(payload));
+  format::append_plain_record(out, type, id, payload);
   return out;
 }
 
