@@ -2,16 +2,16 @@
 // query, which never change the directory, and import, backup and checkpoint, which open
 // the store as an application does.
 //
-// The read-only commands work on a private, in-memory copy of the data directory, taken while the
-// directory's lock is held (so never in the middle of another process's checkpoint or
+// The read-only commands work on a private, in-memory copy of the data directory, taken
+// while the directory's lock is held (so never in the middle of another process's checkpoint or
 // commit) and released at once. Recovery then runs on the copy: whatever it would do to
 // the files (discard a torn tail, delete covered segments or stale snapshot files) happens
 // to the copy only, so these commands never change a byte of the directory. The price is
 // memory: the copy holds every file of the directory, about what opening the store costs.
 //
-// Exit codes (docs/cli.md): 0 success; 1 `verify` found damage; 2 bad usage (CLI11's own
-// code for a parse error is mapped to it); 3 the directory could not be read, is locked by
-// a running store, or is not an AeroDB directory.
+// Exit codes (docs/cli.md): 0 success; 1 damage found; 2 bad usage (CLI11's own code for
+// a parse error is mapped to it); 3 the directory could not be read, is locked by a
+// running store, or is not an AeroDB directory; 4 an import stopped part way.
 //
 // Thread safety: each command is a function of its arguments; the tool is single-threaded.
 #pragma once
