@@ -54,16 +54,13 @@ inline const std::string copy_dir = "/store";
 
 struct directory_copy {
   std::shared_ptr<testing::fault_injection_fs> fs;  // holds the files under copy_dir
-  std::vector<std::string> files;                   // names, as listed in the directory
-  std::map<std::string, std::uint64_t> sizes;        // by name, as copied
+  std::map<std::string, std::uint64_t> sizes;        // every file copied, by name
   std::uint64_t bytes = 0;
 };
 
-// Reads every file of `dir` into memory under the directory's lock. The in-memory file
-// system is the one the test suite uses for crash simulation; here it serves only as a
-// plain memory file system, with every file durable.
-inline result<directory_copy> copy_directory(const std::string& dir) {
-  io::posix_file_system disk;
+// Refuses, before anything is read or opened, a directory that is missing or is not an
+// AeroDB data directory (the tool never creates one where it is pointed by mistake).
+inline result<void> check_store_directory(io::file_system& disk, const std::string& dir) {
   AERO_TRY_ASSIGN(const bool present, disk.exists(dir));
   if (!present)
     return error(errc::storage_not_found, "no such directory", {{"directory", dir}});
@@ -72,14 +69,23 @@ inline result<directory_copy> copy_directory(const std::string& dir) {
     return error(errc::storage_not_found,
                  "not an AeroDB data directory (it has no LOCK file; the tool creates nothing)",
                  {{"directory", dir}});
+  return ok();
+}
+
+// Reads every file of `dir` into memory under the directory's lock. The in-memory file
+// system is the one the test suite uses for crash simulation; here it serves only as a
+// plain memory file system, with every file durable.
+inline result<directory_copy> copy_directory(const std::string& dir) {
+  io::posix_file_system disk;
+  AERO_TRY(check_store_directory(disk, dir));
   // Taking the lock changes nothing on disk (the file exists) and fails at once when a
   // running store holds it.
   AERO_TRY_ASSIGN(auto lock, disk.lock(io::join(dir, "LOCK")));
   directory_copy out;
   out.fs = std::make_shared<testing::fault_injection_fs>();
   AERO_TRY(out.fs->create_dir(copy_dir));
-  AERO_TRY_ASSIGN(out.files, disk.list_dir(dir));
-  for (const auto& name : out.files) {
+  AERO_TRY_ASSIGN(const auto names, disk.list_dir(dir));
+  for (const auto& name : names) {
     AERO_TRY_ASSIGN(auto in, disk.open(io::join(dir, name), io::open_mode::read));
     AERO_TRY_ASSIGN(auto bytes, io::read_all(*in));
     AERO_TRY_ASSIGN(auto copy, out.fs->open(io::join(copy_dir, name), io::open_mode::create_or_truncate));
@@ -164,7 +170,7 @@ inline int run_verify(const std::string& dir, std::ostream& out, std::ostream& e
     return exit_damage;
   }
   const recovery_report& r = (*db)->recovery();
-  out << "ok: " << copy->files.size() << " files, " << copy->bytes << " bytes read\n";
+  out << "ok: " << copy->sizes.size() << " files, " << copy->bytes << " bytes read\n";
   if (r.checkpoint)
     out << "  checkpoint at CommitId " << r.checkpoint << ": " << r.snapshot_documents
         << " documents, manifest and data checksums verified\n";
@@ -179,9 +185,9 @@ inline int run_verify(const std::string& dir, std::ostream& out, std::ostream& e
   auto after = copy->fs->list_dir(copy_dir);
   if (after) {
     const std::set<std::string> kept(after->begin(), after->end());
-    for (const auto& name : copy->files)
-      if (!kept.count(name))
-        out << "  note: " << name << " is left over and not needed; the next open removes it\n";
+    for (const auto& file : copy->sizes)
+      if (!kept.count(file.first))
+        out << "  note: " << file.first << " is left over and not needed; the next open removes it\n";
   }
   return exit_ok;
 }
@@ -389,12 +395,12 @@ inline int run_query(const std::string& dir, const std::string& query_json, bool
 // Writes a consistent copy of the store to `dest` (a new directory): database::backup.
 inline int run_backup(const std::string& dir, const std::string& dest, std::ostream& out,
                       std::ostream& err) {
-  auto copy = copy_directory(dir);  // refuses a missing, foreign or locked directory first
-  if (!copy) {
-    print_error(err, copy.error_value());
+  io::posix_file_system disk;
+  if (auto checked = check_store_directory(disk, dir); !checked) {
+    print_error(err, checked.error_value());
     return exit_unreadable;
   }
-  auto db = database::open(dir);
+  auto db = database::open(dir);  // takes the lock: a running store is refused here
   if (!db) return open_error(db.error_value(), err);
   auto b = (*db)->backup(dest);
   if (!b) {
@@ -410,9 +416,9 @@ inline int run_backup(const std::string& dir, const std::string& dest, std::ostr
 
 // Runs a checkpoint: the log up to now is folded into a snapshot and its segments removed.
 inline int run_checkpoint(const std::string& dir, std::ostream& out, std::ostream& err) {
-  auto copy = copy_directory(dir);
-  if (!copy) {
-    print_error(err, copy.error_value());
+  io::posix_file_system disk;
+  if (auto checked = check_store_directory(disk, dir); !checked) {
+    print_error(err, checked.error_value());
     return exit_unreadable;
   }
   auto db = database::open(dir);
