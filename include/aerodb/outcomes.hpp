@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 namespace aerodb {
@@ -29,6 +30,9 @@ struct query_result {
   // How many candidates the executor examined: distinct documents on the general path,
   // index entries on the ordered path an accelerated index allows (which may stop early).
   std::uint64_t candidates = 0;
+  // Where the next page starts (query_spec::after), when results beyond this page exist;
+  // empty when this page holds the last of them.
+  std::optional<query::continuation> next = std::nullopt;
 };
 
 struct delete_outcome {

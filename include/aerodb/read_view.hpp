@@ -2,9 +2,10 @@
 //
 // Owns: its bound, its registration in the engine's view registry (engine/gc.hpp: while
 // it lives, GC keeps every version it can see), and its VisibilityCachePolicy state.
-// Point reads and scans go through the read path (engine/read_path.hpp); queries through
-// the query executor (query/executor.hpp); both over the version store's reader, which
-// holds the state lock shared for the length of one call.
+// Point reads go through the read path (engine/read_path.hpp); queries through the query
+// executor (query/executor.hpp); cursors and for_each through the scanner
+// (query/cursor.hpp), one bounded batch per call; all over the version store's reader,
+// which holds the state lock shared for the length of one call (one batch), never longer.
 //
 // Thread safety: one thread at a time per view (a caching policy keeps per-view state);
 // any number of views may be used by different threads at once. A view must not outlive
@@ -16,6 +17,7 @@
 #include <aerodb/engine/version_store.hpp>
 #include <aerodb/metrics.hpp>
 #include <aerodb/outcomes.hpp>
+#include <aerodb/query/cursor.hpp>
 #include <aerodb/query/executor.hpp>
 #include <aerodb/query/parse.hpp>
 #include <aerodb/query/plan.hpp>
@@ -30,12 +32,16 @@ namespace aerodb {
 
 // A consistent view of the database at one CommitId boundary (SPEC_DIGEST §5): it sees
 // exactly the commits with CommitId <= bound(), for as long as it lives.
+template <class View>
+class basic_cursor;
+
 template <class Database>
 class basic_read_view {
   using visibility_policy = typename Database::visibility_cache_policy;
   using store_type = engine::version_store<typename Database::index_policy>;
   using path = engine::read_path<visibility_policy>;
   using executor = query::executor<visibility_policy, typename Database::index_policy>;
+  using scanner = query::scanner<visibility_policy, typename Database::index_policy>;
 
  public:
   basic_read_view(basic_read_view&& other) noexcept
@@ -107,26 +113,50 @@ class basic_read_view {
     return explain(spec);
   }
 
-  // Calls fn(const versioned_document&) for every visible document, in _id order.
-  template <class Fn>
-  result<std::size_t> for_each(std::string_view collection, Fn&& fn) const {
-    std::vector<versioned_document> docs;
+  // One bounded batch of a cursor (query/cursor.hpp): at most r.limit documents of
+  // r.collection in the order of index r.field ("_id": the whole collection), from the
+  // start or after r.after, with the position to resume after when the batch is full.
+  // Holds the state lock shared for this call only.
+  result<query::scan_page> scan(const query::scan_request& r) const {
+    AERO_TRY(query::detail::check_scan_request(r));
     read_path_counters counters;
-    {
+    result<query::scan_page> out = [&]() -> result<query::scan_page> {
       const auto reader = store_->read();
-      AERO_TRY_ASSIGN(const auto* c, reader.collection_at(collection, bound_));
-      // Sorted by the primary map's keys while they are pinned by the lock: asking each
-      // document for its _id would decode it on every comparison.
-      std::vector<std::pair<std::string_view, versioned_document>> keyed;
-      for (const auto& [doc_id, key] : c->keys)
-        if (auto d = path::materialize(state_, *key, bound_, counters)) keyed.emplace_back(doc_id, std::move(*d));
-      std::sort(keyed.begin(), keyed.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-      docs.reserve(keyed.size());
-      for (auto& k : keyed) docs.push_back(std::move(k.second));
-    }
+      AERO_TRY_ASSIGN(const auto* c, reader.collection_at(r.collection, bound_));
+      return scanner(bound_, state_, counters).run(*c, r);
+    }();
     metrics_->add(counters);
-    for (const auto& d : docs) fn(d);
-    return docs.size();
+    return out;
+  }
+
+  // A cursor over a whole collection in _id order, or over a key range of an index; see
+  // basic_cursor below. It must not outlive this view.
+  basic_cursor<basic_read_view> cursor(std::string collection, std::int64_t batch = 100) const {
+    query::scan_request r;
+    r.collection = std::move(collection);
+    r.limit = batch;
+    return basic_cursor<basic_read_view>(*this, std::move(r));
+  }
+  basic_cursor<basic_read_view> cursor(query::scan_request r) const {
+    return basic_cursor<basic_read_view>(*this, std::move(r));
+  }
+
+  // Calls fn(const versioned_document&) for every visible document, in _id order. Reads
+  // the collection in batches of `batch` (one scan each) and calls fn outside the lock, so
+  // fn may take its time, and memory stays one batch whatever the collection's size.
+  template <class Fn>
+  result<std::size_t> for_each(std::string_view collection, Fn&& fn, std::int64_t batch = 1000) const {
+    query::scan_request r;
+    r.collection = std::string(collection);
+    r.limit = batch;
+    std::size_t n = 0;
+    for (;;) {
+      AERO_TRY_ASSIGN(query::scan_page page, scan(r));
+      for (const auto& d : page.documents) fn(d);
+      n += page.documents.size();
+      if (!page.next) return n;
+      r.after = std::move(page.next);
+    }
   }
 
  private:
@@ -142,6 +172,44 @@ class basic_read_view {
   metrics_registry* metrics_;
   commit_id bound_;
   mutable typename visibility_policy::view_state state_;
+};
+
+// Batches of a collection (in _id order) or of an index's key range (in (key, _id) order)
+// under one read view: next() hands out the next batch, empty once the cursor is done.
+// Each batch is one bounded scan that holds the store's lock for that call only; between
+// batches the cursor holds just its position (position(), a resume point that a new cursor
+// or scan_request::after takes up, under this view or another).
+//
+// Thread safety: like its read view, one thread at a time. It must not outlive the view.
+template <class View>
+class basic_cursor {
+ public:
+  basic_cursor(const View& view, query::scan_request r) : view_(&view), request_(std::move(r)) {}
+
+  // The next batch (at most the request's limit documents); empty when there are no more.
+  // An error (a bad request, an unknown collection or index) leaves the position as it was.
+  result<std::vector<versioned_document>> next() {
+    if (done_) return std::vector<versioned_document>{};
+    AERO_TRY_ASSIGN(query::scan_page page, view_->scan(request_));
+    entries_read_ += page.entries_read;
+    if (page.next)
+      request_.after = std::move(page.next);
+    else
+      done_ = true;
+    return std::move(page.documents);
+  }
+
+  bool done() const noexcept { return done_; }
+  // Where the next batch starts: empty before the first full batch.
+  const std::optional<index::resume_after>& position() const noexcept { return request_.after; }
+  // Index entries walked so far, stale ones included (the cursor's cost).
+  std::uint64_t entries_read() const noexcept { return entries_read_; }
+
+ private:
+  const View* view_;
+  query::scan_request request_;
+  bool done_ = false;
+  std::uint64_t entries_read_ = 0;
 };
 
 }  // namespace aerodb

@@ -51,6 +51,12 @@ class dropped_index {
     // Every entry the query's own pre-filter admits, whatever the range.
     inner_.for_range_until(std::nullopt, std::nullopt, f, fn);
   }
+  template <class Fn>
+  void for_range_after(const std::optional<index::bound>&, const std::optional<index::bound>&,
+                       const std::optional<index::resume_after>&, commit_id max_version, Fn&& fn) const {
+    // Every entry, whatever the range and the resume point.
+    inner_.for_range_after(std::nullopt, std::nullopt, std::nullopt, max_version, fn);
+  }
 
  private:
   index::accelerated_field_index inner_;

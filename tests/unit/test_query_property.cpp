@@ -32,6 +32,12 @@ class propose_everything_index {
   std::uint64_t count_range(const std::optional<index::bound>&, const std::optional<index::bound>&) const {
     return inner_.size();
   }
+  // A cursor's walk has an exact contract (order, range, resume point), so it is the real one.
+  template <class Fn>
+  void for_range_after(const std::optional<index::bound>& lower, const std::optional<index::bound>& upper,
+                       const std::optional<index::resume_after>& after, commit_id max_version, Fn&& fn) const {
+    inner_.for_range_after(lower, upper, after, max_version, fn);
+  }
   std::size_t size() const { return inner_.size(); }
   void clear() { inner_.clear(); }
 

@@ -141,6 +141,20 @@ class basic_accelerated_field_index {
     ordered_.for_range_until(lower, upper, f, std::forward<Fn>(fn));
   }
 
+  // The same walk from a resume point (a query's continuation): one search, not a walk to it.
+  template <class Fn>
+  void for_range_until(const std::optional<bound>& lower, const std::optional<bound>& upper,
+                       const resume_after& after, const prefilter& f, Fn&& fn) const {
+    ordered_.for_range_until(lower, upper, after, f, std::forward<Fn>(fn));
+  }
+
+  // The cursor's walk (query/cursor.hpp; the contract is ordered_field_index's).
+  template <class Fn>
+  void for_range_after(const std::optional<bound>& lower, const std::optional<bound>& upper,
+                       const std::optional<resume_after>& after, commit_id max_version, Fn&& fn) const {
+    ordered_.for_range_after(lower, upper, after, max_version, std::forward<Fn>(fn));
+  }
+
   // A single probe of the composite (schema_version, key) table.
   template <class Fn>
   void for_equal_prefiltered(const scalar& key, const prefilter& f, Fn&& fn) const {

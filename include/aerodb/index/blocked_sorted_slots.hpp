@@ -303,20 +303,25 @@ class blocked_sorted_slots {
   void for_range_until(const std::optional<bound>& lower, const std::optional<bound>& upper,
                        const prefilter& f, Fn&& fn) const {
     const auto [first, last] = locate(lower, upper);
-    const std::uint64_t wanted = schema_bit(f.schema_version);
-    for (std::size_t b = first.block; b < blocks_.size() && b <= last.block; ++b) {
-      const block& blk = *blocks_[b];
-      if (blk.min_version > f.bound || (blk.schema_mask & wanted) == 0) continue;
-      const slot* items = live(b).data();
-      const std::size_t from = b == first.block ? first.offset : 0;
-      const std::size_t to = b == last.block ? last.offset : sizes_[b];
-      for (std::size_t i = from; i < to; ++i) {
-        const slot& s = items[i];
-        if (s.version <= f.bound && s.schema_version == f.schema_version &&
-            !fn(static_cast<const scalar&>(*s.key), *s.doc, s.version))
-          return;
-      }
-    }
+    walk(first, last, f.bound, f.schema_version, fn);
+  }
+
+  // for_range_until from a resume point: only the entries after every entry of
+  // (after.key, after.doc_id), found with one search (a query's continuation).
+  template <class Fn>
+  void for_range_until(const std::optional<bound>& lower, const std::optional<bound>& upper,
+                       const resume_after& after, const prefilter& f, Fn&& fn) const {
+    const auto [first, last] = locate_after(lower, upper, after);
+    walk(first, last, f.bound, f.schema_version, fn);
+  }
+
+  // The cursor's walk (query/cursor.hpp): entries in the range after `after` (when given)
+  // with version <= max_version, of every schema version; fn as for for_range_until.
+  template <class Fn>
+  void for_range_after(const std::optional<bound>& lower, const std::optional<bound>& upper,
+                       const std::optional<resume_after>& after, commit_id max_version, Fn&& fn) const {
+    const auto [first, last] = after ? locate_after(lower, upper, *after) : locate(lower, upper);
+    walk(first, last, max_version, std::nullopt, fn);
   }
 
 
@@ -475,6 +480,42 @@ class blocked_sorted_slots {
                                        : first_with_key<false>(upper->value);
     if (precedes(last, first)) last = first;
     return {first, last};
+  }
+
+  // locate, then moved past every entry of (after.key, after.doc_id).
+  std::pair<position, position> locate_after(const std::optional<bound>& lower, const std::optional<bound>& upper,
+                                             const resume_after& after) const {
+    auto [first, last] = locate(lower, upper);
+    if (size_ == 0) return {first, last};
+    const entry_probe p{after.key, abbreviate(after.key), after.doc_id, std::numeric_limits<commit_id>::max()};
+    const auto at_or_before = [&](const slot& s) { return compare(s, p) <= 0; };
+    const std::size_t b = first_block_where_not(p.abbr, at_or_before);
+    const position from = b == blocks_.size() ? end_position() : position{b, offset_where_not(b, at_or_before)};
+    if (precedes(first, from)) first = from;
+    if (precedes(last, first)) last = first;
+    return {first, last};
+  }
+
+  // Calls fn for the slots in [first, last) with version <= max_version (and of
+  // `schema_version`, when given) until it returns false; skips whole blocks whose summary
+  // rules them all out.
+  template <class Fn>
+  void walk(position first, position last, commit_id max_version, std::optional<std::uint32_t> schema_version,
+            Fn& fn) const {
+    const std::uint64_t wanted = schema_version ? schema_bit(*schema_version) : ~std::uint64_t{0};
+    for (std::size_t b = first.block; b < blocks_.size() && b <= last.block; ++b) {
+      const block& blk = *blocks_[b];
+      if (blk.min_version > max_version || (blk.schema_mask & wanted) == 0) continue;
+      const slot* items = live(b).data();
+      const std::size_t from = b == first.block ? first.offset : 0;
+      const std::size_t to = b == last.block ? last.offset : sizes_[b];
+      for (std::size_t i = from; i < to; ++i) {
+        const slot& s = items[i];
+        if (s.version <= max_version && (!schema_version || s.schema_version == *schema_version) &&
+            !fn(static_cast<const scalar&>(*s.key), *s.doc, s.version))
+          return;
+      }
+    }
   }
 
   // Leaves the block's summary as it was: it still covers the remaining entries (a lower

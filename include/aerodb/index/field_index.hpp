@@ -43,6 +43,15 @@ struct bound {
   friend bool operator==(const bound&, const bound&) = default;
 };
 
+// Where a walk resumes: strictly after every entry of document `doc_id` under `key` (all of
+// its versions), so a batch that ended on a document never yields it again. A cursor's
+// page hands one out as its `next` (query/cursor.hpp).
+struct resume_after {
+  scalar key;
+  std::string doc_id;
+  friend bool operator==(const resume_after&, const resume_after&) = default;
+};
+
 // What a query already knows about the versions it can use: an index that offers
 // `for_range_prefiltered` / `for_equal_prefiltered` may skip entries whose version is
 // newer than `bound` or belongs to another schema version. Skipping them is safe (such a
@@ -80,7 +89,31 @@ class ordered_field_index {
     return static_cast<std::uint64_t>(std::distance(first, last));
   }
 
+  // The cursor's walk (query/cursor.hpp): calls fn(const scalar& key, const mvcc::key_entry&
+  // doc, commit_id version), which returns false to stop, for the entries in the range that
+  // come after `after` (when given) and whose version is at most `max_version`, ascending
+  // by (key, _id, CommitId). A resume point costs one search, not a walk to it.
+  template <class Fn>
+  void for_range_after(const std::optional<bound>& lower, const std::optional<bound>& upper,
+                       const std::optional<resume_after>& after, commit_id max_version, Fn&& fn) const {
+    auto [first, last] = locate(lower, upper);
+    if (after) {
+      const auto from = entries_.upper_bound(after_probe{after->key, after->doc_id});
+      if (first == entries_.end() || from == entries_.end()) return;
+      if (entry_less{}(*first, *from)) first = from;
+      if (last != entries_.end() && !entry_less{}(*first, *last)) return;  // nothing left in range
+    }
+    for (auto it = first; it != last; ++it)
+      if (it->version <= max_version && !fn(static_cast<const scalar&>(it->key), *it->doc, it->version)) return;
+  }
+
  private:
+  // A resume point as the set searches for it: after every version of (key, _id).
+  struct after_probe {
+    const scalar& key;
+    std::string_view doc_id;
+  };
+
   struct entry_less {
     using is_transparent = void;
     bool operator()(const entry& a, const entry& b) const {
@@ -91,6 +124,15 @@ class ordered_field_index {
     // Comparisons with a bare key: an entry is "less" than key k when its key is.
     bool operator()(const entry& a, const scalar& k) const { return a.key < k; }
     bool operator()(const scalar& k, const entry& b) const { return k < b.key; }
+    // Every version of (key, _id) sorts before the resume point of (key, _id).
+    bool operator()(const entry& a, const after_probe& p) const {
+      if (auto c = a.key <=> p.key; c != 0) return c < 0;
+      return a.doc_id() <= p.doc_id;
+    }
+    bool operator()(const after_probe& p, const entry& b) const {
+      if (auto c = p.key <=> b.key; c != 0) return c < 0;
+      return p.doc_id < b.doc_id();
+    }
   };
   using set_type = std::set<entry, entry_less>;
 

@@ -123,12 +123,13 @@ template <class I>
 concept field_index_like =
     std::default_initializable<I> &&
     requires(I& i, const I& ci, const scalar& k, const mvcc::key_entry& doc, const mvcc::version& v,
-             const std::optional<index::bound>& b) {
+             const std::optional<index::bound>& b, const std::optional<index::resume_after>& after) {
       i.insert(k, doc, v);
       i.erase(k, doc, v);
       i.clear();
       ci.for_range(b, b, [](const mvcc::key_entry&, commit_id) {});
       ci.for_equal(k, [](const mvcc::key_entry&, commit_id) {});
+      ci.for_range_after(b, b, after, commit_id{}, [](const scalar&, const mvcc::key_entry&, commit_id) { return true; });
       { ci.count_range(b, b) } -> std::convertible_to<std::uint64_t>;
       { ci.size() } -> std::convertible_to<std::size_t>;
     };
@@ -167,9 +168,11 @@ constexpr bool check_index_policy() {
     static_assert(field_index_like<typename P::field_index>,
                   "IndexPolicy::field_index must be default-constructible and provide "
                   "insert(key, key_entry, version), erase(key, key_entry, version), clear(), "
-                  "for_range(lower, upper, fn), for_equal(key, fn), count_range(lower, upper) "
-                  "and size(); fn is called as fn(const mvcc::key_entry&, commit_id) (see "
-                  "index/field_index.hpp for the contract)");
+                  "for_range(lower, upper, fn), for_equal(key, fn), count_range(lower, upper), "
+                  "size() and for_range_after(lower, upper, after, max_version, walk); fn is "
+                  "called as fn(const mvcc::key_entry&, commit_id), walk as walk(const scalar&, "
+                  "const mvcc::key_entry&, commit_id) -> bool (see index/field_index.hpp for the "
+                  "contract)");
   }
   return index_policy<P>;
 }

@@ -8,6 +8,11 @@
 // limit. An index that can stream its entries in (key, _id) order lets the executor stop
 // at the limit with no sort (the planner hint of docs/optimizations/index_acceleration.md).
 //
+// Paging: a plan with `after` keeps only the hits strictly after that place in the result
+// order, and a page that reaches its limit hands out `next`, the place of its last document
+// (so the final page is the first one shorter than the limit, possibly empty). Both paths
+// page identically: the ordered walk starts at the resume point with one search.
+//
 // Thread safety: an executor lives for one query, on one thread, while the reader it is
 // given holds the state lock shared; `state` is the read view's own.
 #pragma once
@@ -106,15 +111,21 @@ class executor {
     // Each hit with its sort key, read from the document once (the versions, and so the
     // bytes the keys point into, are pinned by the shared state lock).
     std::vector<std::pair<sort_key, const mvcc::version*>> hits;
+    std::size_t on_earlier_pages = 0;
     for (const auto* key : docs) {
       const mvcc::version* v = path::visible(state_, *key, bound_, counters_);
       if (!v || v->tombstone() || v->schema_version != p.schema_version) continue;
       const document_view d(v->data.bytes());
       if (!matches_all(p.predicates, d)) continue;
-      hits.emplace_back(sort_key(p.order, d), v);
+      sort_key k(p.order, d);
+      if (p.after && compare_for_sort(p.order, k, *p.after) <= 0) {
+        ++on_earlier_pages;  // a result, but of a page before this one
+        continue;
+      }
+      hits.emplace_back(k, v);
     }
     if (p.kind != plan::access::primary_key)
-      counters_.index_false_positives += docs.size() - hits.size();
+      counters_.index_false_positives += docs.size() - hits.size() - on_earlier_pages;
     // Only the first `limit` in the total order are needed.
     const auto keep = std::min(hits.size(), static_cast<std::size_t>(p.limit));
     const auto before = [&](const auto& a, const auto& b) {
@@ -126,6 +137,7 @@ class executor {
       std::partial_sort(hits.begin(), hits.begin() + static_cast<std::ptrdiff_t>(keep),
                         hits.end(), before);
     hits.erase(hits.begin() + static_cast<std::ptrdiff_t>(keep), hits.end());
+    if (!hits.empty() && hits.size() == static_cast<std::size_t>(p.limit)) out.next = continuation_of(hits.back().first);
     out.documents.reserve(hits.size());
     for (const auto& h : hits) out.documents.push_back(path::make_document(*h.second, counters_));
     out.plan = std::move(p);
@@ -159,6 +171,18 @@ class executor {
     std::optional<index::bound> lower = p.lower, upper = p.upper;
     if (p.kind == access::index_equality) lower = upper = index::bound{*p.equals, true};
     if (p.kind == access::index_scan) lower = upper = std::nullopt;
+    // A later page starts its walk at the previous page's last document, found with one
+    // search. The walk's key is the sort value there, or the equality's key when the walk
+    // is sorted by _id; a continuation without a value (a document lacking the sort field,
+    // which has no entry here and sorts first) needs no seek.
+    std::optional<index::resume_after> start;
+    if (p.after && (p.order.field != p.index_field || p.after->value))
+      start = index::resume_after{p.order.field == p.index_field ? *p.after->value : *p.equals, p.after->doc_id};
+    constexpr bool can_resume = requires(const Index& i, const std::optional<index::bound>& b,
+                                         const index::resume_after& r) {
+      i.for_range_until(b, b, r, index::prefilter{}, ordered_visit_probe{});
+    };
+    if (start && !can_resume) return std::nullopt;
 
     query_result out;
     std::vector<const mvcc::version*> hits;
@@ -168,8 +192,7 @@ class executor {
     const scalar* previous_key = nullptr;
     const mvcc::key_entry* previous_doc = nullptr;
     ++counters_.index_lookups;
-    ix.for_range_until(lower, upper, index::prefilter{p.schema_version, bound_},
-                       [&](const scalar& key, const mvcc::key_entry& doc, commit_id) {
+    const auto visit = [&](const scalar& key, const mvcc::key_entry& doc, commit_id) {
       // The walk must be in (key, _id) order: checked on every entry it yields, including
       // one past the last hit, so a walk that starts out of order is caught too.
       if (previous_key) {
@@ -205,16 +228,32 @@ class executor {
         in_order = false;
         return false;
       }
+      // A walk that started before the resume point is out of order for this page.
+      if (hits.empty() && p.after && compare_for_sort(p.order, sort_key(p.order, d), *p.after) <= 0) {
+        in_order = false;
+        return false;
+      }
       hits.push_back(v);
       taken.insert(&doc);
       full = hits.size() >= static_cast<std::size_t>(p.limit);
       return true;
-    });
+    };
+    const index::prefilter known{p.schema_version, bound_};
+    if constexpr (can_resume) {
+      if (start)
+        ix.for_range_until(lower, upper, *start, known, visit);
+      else
+        ix.for_range_until(lower, upper, known, visit);
+    } else {
+      ix.for_range_until(lower, upper, known, visit);
+    }
     if (!in_order) {
       // Never silent: counted, and the general path answers the query from scratch.
       ++counters_.index_order_fallbacks;
       return std::nullopt;
     }
+    if (!hits.empty() && hits.size() == static_cast<std::size_t>(p.limit))
+      out.next = continuation_of(sort_key(p.order, document_view(hits.back()->data.bytes())));
     out.documents.reserve(hits.size());
     for (const auto* v : hits) out.documents.push_back(path::make_document(*v, counters_));
     out.plan = p;

@@ -28,6 +28,7 @@
 
 #include <compare>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -133,6 +134,31 @@ inline std::strong_ordering compare_for_sort(const sort_spec& s, const sort_key&
   if (s.dir == direction::desc) c = 0 <=> c;
   if (c != 0) return c;
   return detail::compare_bytes(a.doc_id, b.doc_id);
+}
+
+// Against a page's continuation: > 0 when `a` comes after it (and so belongs to the page).
+inline std::strong_ordering compare_for_sort(const sort_spec& s, const sort_key& a, const continuation& b) {
+  std::strong_ordering c = std::strong_ordering::equal;
+  if (a.value && b.value)
+    c = detail::compare_value(*a.value, *b.value);
+  else if (a.value || b.value)
+    c = a.value ? std::strong_ordering::greater : std::strong_ordering::less;  // missing first
+  if (s.dir == direction::desc) c = 0 <=> c;
+  if (c != 0) return c;
+  return detail::compare_bytes(a.doc_id, b.doc_id);
+}
+
+// The continuation that resumes after `k`.
+inline continuation continuation_of(const sort_key& k) {
+  continuation out;
+  out.doc_id = std::string(k.doc_id);
+  if (k.value) {
+    if (k.value->kind() == value_kind::string)
+      out.value = scalar(std::string(k.value->as_string()));
+    else
+      out.value = detail::non_string_scalar(*k.value);
+  }
+  return out;
 }
 
 inline std::strong_ordering compare_for_sort(const sort_spec& s, const document_view& a,

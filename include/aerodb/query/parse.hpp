@@ -15,18 +15,20 @@
 //     integer 0..4294967295; 0 or absent means "not given", which make_plan refuses with
 //     AERO_SCHEMA_VERSION_REQUIRED), filter (optional object), sort (optional object with
 //     exactly one key whose value is "asc" or "desc"), limit (optional integer; absence
-//     and range are make_plan's business: AERO_QUERY_LIMIT_REQUIRED etc.);
+//     and range are make_plan's business: AERO_QUERY_LIMIT_REQUIRED etc.), after
+//     (optional object {"_id": non-empty string, "value": scalar}, "value" absent when the
+//     last document lacked the sort field: a page's continuation, query_result::next);
 //   - a filter key is a dotted path whose segments are valid field names; its value is a
 //     scalar (meaning $eq) or a non-empty object of operators $eq $gt $gte $lt $lte,
 //     ANDed; an operator value must be a scalar: bool, string, int64 (a uint64 above
 //     INT64_MAX is out of range) or a finite double (1e999 parses as infinity: refused);
 //   - checks run in a fixed order (unknown top-level keys in text order, then collection,
-//     schema_version, filter, sort, limit), so one text always yields the same error.
+//     schema_version, filter, sort, limit, after), so one text always yields the same error.
 // Predicates come out in text order: fields as written, operators within a field as
 // written.
 //
 // to_json writes a compact, deterministic text: keys collection, schema_version, filter
-// (only if non-empty), sort (if any), limit (if any); each field once, in the order it
+// (only if non-empty), sort (if any), limit (if any), after (if any); each field once, in the order it
 // first appears in spec.filter, with all its operators in spec order, always in the
 // operator form ({"$eq": v}). Hence parse_query(to_json(s)) == s whenever the predicates
 // of each field are contiguous in s (always true for a parsed spec), and otherwise equals
@@ -43,6 +45,7 @@
 #include <aerodb/index/scalar.hpp>
 #include <aerodb/query/query.hpp>
 
+#include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
@@ -150,6 +153,33 @@ inline result<void> parse_filter(const boost::json::value& v, std::vector<predic
   return ok();
 }
 
+inline result<continuation> parse_after(const boost::json::value& v) {
+  if (!v.is_object()) return invalid_query("after", "after must be an object {\"_id\": ..., \"value\": ...}");
+  continuation out;
+  for (const auto& kv : v.get_object()) {
+    const std::string_view key(kv.key().data(), kv.key().size());
+    if (key != "_id" && key != "value")
+      return invalid_query(child_path("after", key), "unknown key '" + aerodb::detail::detail_text(key) +
+                                                         "' (allowed: _id, value)");
+  }
+  const auto* id = v.get_object().if_contains("_id");
+  if (id == nullptr || !id->is_string() || id->get_string().empty())
+    return invalid_query("after._id", "after._id must be a non-empty string");
+  out.doc_id.assign(id->get_string().data(), id->get_string().size());
+  if (const auto* value = v.get_object().if_contains("value")) {
+    AERO_TRY_ASSIGN(scalar s, value_of(*value, "after.value"));
+    out.value = std::move(s);
+  }
+  return out;
+}
+
+inline std::string continuation_json(const continuation& c) {
+  boost::json::object o;
+  o["_id"] = c.doc_id;
+  if (c.value) o["value"] = c.value->to_json();
+  return boost::json::serialize(o);
+}
+
 inline result<sort_spec> parse_sort(const boost::json::value& v) {
   if (!v.is_object()) return invalid_query("sort", "sort must be an object");
   const auto& obj = v.get_object();
@@ -200,10 +230,10 @@ inline result<query_spec> parse_query(std::string_view json) {
   for (const auto& kv : top) {
     const std::string_view key(kv.key().data(), kv.key().size());
     if (key != "collection" && key != "schema_version" && key != "filter" && key != "sort" &&
-        key != "limit")
+        key != "limit" && key != "after")
       return detail::invalid_query(
           std::string(key), "unknown top-level key '" + aerodb::detail::detail_text(key) +
-                                "' (allowed: collection, schema_version, filter, sort, limit)");
+                                "' (allowed: collection, schema_version, filter, sort, limit, after)");
   }
 
   query_spec spec;
@@ -232,6 +262,10 @@ inline result<query_spec> parse_query(std::string_view json) {
     const auto n = detail::as_int64(*limit);
     if (!n) return detail::invalid_query("limit", "limit must be an integer");
     spec.limit = *n;
+  }
+
+  if (const auto* after = top.if_contains("after")) {
+    AERO_TRY_ASSIGN(spec.after, detail::parse_after(*after));
   }
   return spec;
 }
@@ -268,6 +302,7 @@ inline std::string to_json(const query_spec& spec) {
   if (spec.sort)
     out += ",\"sort\":{" + str(spec.sort->field) + ":" + str(to_string(spec.sort->dir)) + "}";
   if (spec.limit) out += ",\"limit\":" + std::to_string(*spec.limit);
+  if (spec.after) out += ",\"after\":" + detail::continuation_json(*spec.after);
   out += '}';
   return out;
 }

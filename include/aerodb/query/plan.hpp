@@ -92,6 +92,7 @@ struct plan {
   std::uint32_t schema_version = 0;
   std::string collection;
   std::uint64_t max_scan = 0;  // the bound on candidates examined; filled in by the engine
+  std::optional<continuation> after = std::nullopt;  // only results strictly after this place in `order`
 };
 
 constexpr std::string_view to_string(plan::access a) noexcept {
@@ -159,6 +160,12 @@ inline result<void> check_expressible(const query_spec& q) {
   if (q.sort && !valid_field_path(q.sort->field))
     return invalid_query(child_path("sort", q.sort->field),
                          "invalid field path '" + aerodb::detail::detail_text(q.sort->field) + "'");
+  if (q.after) {
+    if (q.after->doc_id.empty()) return invalid_query("after._id", "after._id must be a non-empty string");
+    if (q.after->value && q.after->value->type() == scalar::kind::floating &&
+        !std::isfinite(q.after->value->as_double()))
+      return invalid_query("after.value", "number is not finite");
+  }
   return ok();
 }
 
@@ -248,6 +255,7 @@ inline result<plan> make_plan(const query_spec& q, const catalog_view& catalog) 
   out.limit = *q.limit;
   out.schema_version = q.schema_version;
   out.collection = q.collection;
+  out.after = q.after;
 
   const predicate* id_eq = nullptr;
   const predicate* best_eq = nullptr;
@@ -289,7 +297,7 @@ inline result<plan> make_plan(const query_spec& q, const catalog_view& catalog) 
 // The plan as JSON, for `explain`. Keys in this order: collection, schema_version, access,
 // index, equals (the value; point lookups only), lower and upper ({"value", "inclusive"};
 // when bounded), predicates ([{"field", "op", "value"}], op spelled as in the JSON form),
-// sort ({"field", "direction"}), limit, max_scan.
+// sort ({"field", "direction"}), limit, max_scan, after ({"_id", "value"}; a later page only).
 inline boost::json::object explain_json(const plan& p) {
   boost::json::object o;
   o["collection"] = p.collection;
@@ -321,6 +329,12 @@ inline boost::json::object explain_json(const plan& p) {
   o["sort"] = std::move(sort);
   o["limit"] = p.limit;
   o["max_scan"] = p.max_scan;
+  if (p.after) {
+    boost::json::object a;
+    a["_id"] = p.after->doc_id;
+    if (p.after->value) a["value"] = p.after->value->to_json();
+    o["after"] = std::move(a);
+  }
   return o;
 }
 
@@ -341,6 +355,7 @@ inline std::string explain_text(const plan& p) {
          (p.predicates.size() == 1 ? "" : "s");
   out += ", sort " + p.order.field + " " + std::string(to_string(p.order.dir));
   out += ", limit " + std::to_string(p.limit) + ", max_scan " + std::to_string(p.max_scan);
+  if (p.after) out += ", after _id " + boost::json::serialize(boost::json::value(p.after->doc_id.c_str()));
   return out;
 }
 

@@ -75,6 +75,18 @@ struct sort_spec {
   friend bool operator==(const sort_spec&, const sort_spec&) = default;
 };
 
+// Where the next page of a query starts: the place in the result order of the last
+// document of the previous page (query_result::next). `value` is that document's sort field
+// (empty when it lacks the field, which sorts first); `doc_id` breaks ties, as the order
+// does. A page with `after` holds the documents strictly after it, so paging with the same
+// read view meets every result once, with no duplicate and no gap; with a newer view, each
+// page answers for its own view (keyset paging).
+struct continuation {
+  std::optional<scalar> value;
+  std::string doc_id;
+  friend bool operator==(const continuation&, const continuation&) = default;
+};
+
 // The documented cap on `limit`; a larger limit is AERO_QUERY_UNBOUNDED.
 inline constexpr std::int64_t max_limit = 10'000;
 
@@ -84,6 +96,7 @@ struct query_spec {
   std::vector<predicate> filter;     // ANDed, in the order given
   std::optional<sort_spec> sort;
   std::optional<std::int64_t> limit;  // empty: not given (make_plan refuses it)
+  std::optional<continuation> after = std::nullopt;  // a page after the one that handed this out
   friend bool operator==(const query_spec&, const query_spec&) = default;
 };
 
@@ -128,6 +141,11 @@ class query {
   }
   query& limit(std::int64_t n) {
     spec_.limit = n;
+    return *this;
+  }
+  // The next page: pass the previous result's `next`.
+  query& after(continuation c) {
+    spec_.after = std::move(c);
     return *this;
   }
 
