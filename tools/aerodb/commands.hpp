@@ -846,10 +846,8 @@ inline result<repair_plan> make_repair_plan(testing::fault_injection_fs& fs,
       f.note = header.status == format::header_status::valid
                    ? "the segment header (first CommitId " + std::to_string(header.header.first_commit_id) + ")"
                    : "the segment header, which does not verify";
-      if (data.size() > format::segment_header_size) {
+      if (data.size() > format::segment_header_size)
         scan_discarded(bytes, format::segment_header_size, file, plan.lost);
-        // The zeros-only case leaves no findings; the header still comes first.
-      }
       file.findings.insert(file.findings.begin(), std::move(f));
     }
     plan.bytes += file.to - file.from;
