@@ -3,6 +3,7 @@
 #include <aerodb/aerodb.hpp>
 #include <aerodb/format/snapshot_format.hpp>
 #include <aerodb/format/wal_format.hpp>
+#include <aerodb/io/posix_fs.hpp>
 #include <doctest/doctest.h>
 
 #include <boost/json.hpp>
@@ -171,7 +172,7 @@ TEST_CASE("aerodb verify fails with the file and byte offset on a flipped bit in
   CHECK(run_cli("verify " + s.arg()).code == 0);
 }
 
-TEST_CASE("aerodb verify reports a torn tail without removing it") {
+TEST_CASE("aerodb verify and repair report a torn tail without removing it") {
   store_dir s;
   fs::path last_segment;
   for (const auto& e : fs::directory_iterator(s.dir))
@@ -197,6 +198,12 @@ TEST_CASE("aerodb verify reports a torn tail without removing it") {
   auto r = run_cli("verify " + s.arg());
   CHECK_MESSAGE(r.code == 0, r.out);
   CHECK(r.out.find("torn tail") != std::string::npos);
+  CHECK(snapshot_files(s.dir) == before);
+  // Not damage: the next open discards it, so repair has nothing to do.
+  auto repair = run_cli("repair --yes " + s.arg());
+  CHECK_MESSAGE(repair.code == 0, repair.out);
+  CHECK(repair.out.find("nothing to repair") != std::string::npos);
+  CHECK(repair.out.find("torn tail") != std::string::npos);
   CHECK(snapshot_files(s.dir) == before);
 }
 
@@ -361,4 +368,257 @@ TEST_CASE("aerodb query runs a query on a copy, or explains it; a bad query is r
   CHECK(bad.code == 2);
   CHECK(bad.out.find("AERO_QUERY_") != std::string::npos);
   CHECK(snapshot_files(s.dir) == before);
+}
+
+// ---- repair ---------------------------------------------------------------------------------
+
+namespace {
+
+// A closed store without a checkpoint whose log spans several small segments: a schema, a
+// collection (CommitIds 1 and 2), then one insert per commit, u0 at CommitId 3 onward.
+struct segmented_store {
+  fs::path root;
+  fs::path dir;
+  commit_id last = 0;
+
+  explicit segmented_store(int inserts) {
+    char tmpl[] = "/tmp/aerodb-cli-XXXXXX";
+    REQUIRE(::mkdtemp(tmpl) != nullptr);
+    root = tmpl;
+    dir = root / "db";
+    last = fill(dir, inserts);
+  }
+  ~segmented_store() { fs::remove_all(root); }
+  std::string arg() const { return shell_quote(dir.string()); }
+
+  static commit_id fill(const fs::path& where, int inserts) {
+    open_options options;
+    options.wal_segment_bytes = 512;  // the smallest: a few records per segment
+    auto db = database::open(where.string(), options);
+    REQUIRE(db);
+    REQUIRE((*db)->register_schema(
+        R"({"id":"user","version":1,"fields":{"_id":{"type":"string","required":true},"name":{"type":"string","required":true}}})"));
+    REQUIRE((*db)->create_collection("users", "user"));
+    for (int i = 0; i < inserts; ++i)
+      REQUIRE((*db)->insert("users", 1, R"({"_id":"u)" + std::to_string(i) + R"(","name":"name )" + std::to_string(i) + "\"}"));
+    return (*db)->last_commit_id();
+  }
+};
+
+struct record_place {
+  std::string segment;
+  std::uint64_t offset = 0;
+};
+
+// Where each record of the log is, by CommitId, as dump-wal reports it.
+std::map<commit_id, record_place> record_places(const std::string& dir_arg) {
+  auto r = run_cli("dump-wal " + dir_arg, false);
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  std::map<commit_id, record_place> out;
+  std::istringstream lines(r.out);
+  std::string line;
+  while (std::getline(lines, line)) {
+    const auto o = boost::json::parse(line).as_object();
+    out[o.at("commit_id").to_number<commit_id>()] = {std::string(o.at("segment").as_string()),
+                                                     o.at("offset").to_number<std::uint64_t>()};
+  }
+  return out;
+}
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+}  // namespace
+
+TEST_CASE("aerodb repair on a clean store says there is nothing to repair and changes nothing") {
+  store_dir s;
+  const auto before = snapshot_files(s.dir);
+  auto r = run_cli("repair " + s.arg());
+  CHECK_MESSAGE(r.code == 0, r.out);
+  CHECK_MESSAGE(contains(r.out, "nothing to repair: the store opens at CommitId " + std::to_string(s.last)), r.out);
+  auto y = run_cli("repair --yes " + s.arg());
+  CHECK_MESSAGE(y.code == 0, y.out);
+  CHECK(contains(y.out, "nothing to repair"));
+  CHECK(snapshot_files(s.dir) == before);
+  CHECK(fs::directory_iterator(s.root) != fs::directory_iterator());
+  for (const auto& e : fs::directory_iterator(s.root))  // no keep directory was made
+    CHECK(e.path().filename() == "db");
+  auto help = run_cli("repair --help");
+  CHECK(help.code == 0);
+  CHECK(contains(help.out, "--yes"));
+  CHECK(contains(help.out, "--keep"));
+}
+
+TEST_CASE("aerodb repair without --yes names the bytes and CommitIds a cut discards, and changes nothing") {
+  segmented_store s(16);
+  const auto places = record_places(s.arg());
+  REQUIRE(places.size() == s.last);
+  const commit_id damaged = 8;
+  const auto& at = places.at(damaged);
+  REQUIRE(places.at(s.last).segment != at.segment);  // later segments hold lost commits
+  flip_bit(s.dir / at.segment, at.offset + format::record_header_size + 3, 2);  // inside its body
+  const auto before = snapshot_files(s.dir);
+
+  auto r = run_cli("repair " + s.arg());
+  CHECK_MESSAGE(r.code == 1, r.out);
+  const std::string size = std::to_string(before.at(at.segment).size());
+  CHECK_MESSAGE(contains(r.out, "DAMAGED: " + at.segment + " at byte " + std::to_string(at.offset)), r.out);
+  CHECK(contains(r.out, "cut the log at " + at.segment + " byte " + std::to_string(at.offset)));
+  CHECK(contains(r.out, at.segment + ": discard bytes [" + std::to_string(at.offset) + ", " + size + ")"));
+  for (const auto& file : before)
+    if (format::parse_segment_file_name(file.first) && file.first > at.segment)
+      CHECK_MESSAGE(contains(r.out, file.first + ": remove the whole file, bytes [0, " +
+                                        std::to_string(file.second.size()) + ")"),
+                    r.out);
+  CHECK(contains(r.out, "the damaged record is CommitId " + std::to_string(damaged)));
+  CHECK(contains(r.out, "still read whole with valid checksums (commits that were acknowledged, unless the writer "
+                        "crashed before syncing them): " +
+                            std::to_string(damaged + 1) + ".." + std::to_string(s.last) + " (" +
+                            std::to_string(s.last - damaged) + " records)"));
+  CHECK(contains(r.out, "last CommitId kept: " + std::to_string(damaged - 1)));
+  CHECK(contains(r.out, "the store opens at CommitId " + std::to_string(damaged - 1)));
+  CHECK(contains(r.out, "nothing was changed"));
+  CHECK(contains(r.out, "--yes"));
+  CHECK(snapshot_files(s.dir) == before);
+  for (const auto& e : fs::directory_iterator(s.root)) CHECK(e.path().filename() == "db");
+}
+
+TEST_CASE("aerodb repair --yes keeps the discarded bytes, cuts the log, and the store opens with the commits before the damage") {
+  segmented_store s(16);
+  const auto places = record_places(s.arg());
+  const commit_id damaged = 8;
+  const auto& at = places.at(damaged);
+  flip_bit(s.dir / at.segment, at.offset + format::record_header_size + 3, 2);
+  const auto before = snapshot_files(s.dir);
+  const fs::path keep = s.root / "kept";
+
+  auto r = run_cli("repair --yes --keep " + shell_quote(keep.string()) + " " + s.arg());
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK(contains(r.out, "repaired: the store opens at CommitId " + std::to_string(damaged - 1)));
+  CHECK(contains(r.out, "copied to " + keep.string()));
+
+  // The keep directory holds exactly the discarded bytes: the damaged segment's tail and
+  // every later segment whole, and the plan.
+  const auto kept = snapshot_files(keep);
+  std::map<std::string, std::string> expected;
+  expected[at.segment + ".from-byte-" + std::to_string(at.offset)] = before.at(at.segment).substr(at.offset);
+  for (const auto& file : before)
+    if (format::parse_segment_file_name(file.first) && file.first > at.segment) expected[file.first] = file.second;
+  REQUIRE(expected.size() >= 2);
+  for (const auto& file : expected) {
+    CAPTURE(file.first);
+    REQUIRE(kept.count(file.first) == 1);
+    CHECK(kept.at(file.first) == file.second);
+  }
+  CHECK(kept.size() == expected.size() + 1);
+  REQUIRE(kept.count("REPAIR.txt") == 1);
+  CHECK(contains(kept.at("REPAIR.txt"), "cut the log at " + at.segment + " byte " + std::to_string(at.offset)));
+  CHECK((fs::status(keep).permissions() & fs::perms::all) == fs::perms::owner_all);
+  for (const auto& file : kept)
+    CHECK((fs::status(keep / file.first).permissions() & fs::perms::all) ==
+          (fs::perms::owner_read | fs::perms::owner_write));
+
+  // The directory: the damaged segment cut at the record, the later ones gone, the rest
+  // untouched.
+  const auto after = snapshot_files(s.dir);
+  for (const auto& file : before) {
+    CAPTURE(file.first);
+    if (expected.count(file.first)) CHECK(after.count(file.first) == 0);
+    else if (file.first == at.segment) CHECK(after.at(file.first) == file.second.substr(0, at.offset));
+    else CHECK(after.at(file.first) == file.second);
+  }
+
+  // Exactly the commits before the damaged record: the same documents as a store that
+  // only ever had them.
+  const fs::path reference = s.root / "reference";
+  CHECK(segmented_store::fill(reference, static_cast<int>(damaged - 3)) == damaged - 1);
+  const auto docs = documents_of(s.dir.string(), "users");
+  CHECK(docs.size() == damaged - 3);
+  CHECK(docs == documents_of(reference.string(), "users"));
+  {
+    auto db = database::open(s.dir.string());
+    REQUIRE(db);
+    CHECK((*db)->last_commit_id() == damaged - 1);
+    REQUIRE((*db)->insert("users", 1, R"({"_id":"after","name":"repair"})"));  // the log goes on
+  }
+  CHECK(run_cli("verify " + s.arg()).code == 0);
+  auto again = run_cli("repair " + s.arg());
+  CHECK_MESSAGE(again.code == 0, again.out);
+  CHECK(contains(again.out, "nothing to repair: the store opens at CommitId " + std::to_string(damaged)));
+  // An existing keep directory is refused before anything changes.
+  flip_bit(s.dir / at.segment, at.offset - 5, 1);
+  const auto damaged_again = snapshot_files(s.dir);
+  auto exists = run_cli("repair --yes --keep " + shell_quote(keep.string()) + " " + s.arg());
+  CHECK_MESSAGE(exists.code == 2, exists.out);
+  CHECK(contains(exists.out, "AERO_STORAGE_EXISTS"));
+  CHECK(snapshot_files(s.dir) == damaged_again);
+  CHECK(snapshot_files(keep) == kept);
+}
+
+TEST_CASE("aerodb repair --yes after a checkpoint cuts the one segment and keeps the tail in a new sibling directory") {
+  store_dir s;
+  const auto places = record_places(s.arg());
+  const auto& at = places.at(s.checkpoint + 2);
+  flip_bit(s.dir / at.segment, at.offset + 1, 0);  // the record's type: its header fails
+  const auto before = snapshot_files(s.dir);
+  auto r = run_cli("repair --yes " + s.arg());
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK(contains(r.out, "CommitIds lost that still read whole with valid checksums"));
+  CHECK(contains(r.out, std::to_string(s.checkpoint + 3) + ".." + std::to_string(s.last)));
+  fs::path keep;
+  for (const auto& e : fs::directory_iterator(s.root))
+    if (e.path().filename() != "db") keep = e.path();
+  REQUIRE(!keep.empty());
+  const std::string name = keep.filename().string();
+  CHECK(name.rfind("db.repair-", 0) == 0);
+  CHECK(name.size() == std::string("db.repair-20240101T000000Z").size());
+  CHECK(name.back() == 'Z');
+  CHECK(snapshot_files(keep).at(at.segment + ".from-byte-" + std::to_string(at.offset)) ==
+        before.at(at.segment).substr(at.offset));
+  auto db = database::open(s.dir.string());
+  REQUIRE(db);
+  CHECK((*db)->last_commit_id() == s.checkpoint + 1);
+  CHECK((*db)->recovery().checkpoint == s.checkpoint);
+}
+
+TEST_CASE("aerodb repair refuses damage outside the log and changes nothing") {
+  store_dir s;
+  std::string data_file;
+  for (const auto& e : fs::directory_iterator(s.dir))
+    if (e.path().extension() == ".data") data_file = e.path().filename().string();
+  REQUIRE(!data_file.empty());
+  flip_bit(s.dir / data_file, 40, 4);
+  const auto before = snapshot_files(s.dir);
+  for (const std::string flags : {"", "--yes "}) {
+    auto r = run_cli("repair " + flags + s.arg());
+    CHECK_MESSAGE(r.code == 1, r.out);
+    CHECK(contains(r.out, "DAMAGED: " + data_file));
+    CHECK(contains(r.out, "the damage is not in the log"));
+    CHECK(contains(r.out, "aerodb backup"));
+    CHECK(snapshot_files(s.dir) == before);
+  }
+  for (const auto& e : fs::directory_iterator(s.root)) CHECK(e.path().filename() == "db");
+}
+
+TEST_CASE("aerodb repair refuses a directory a running store holds") {
+  segmented_store s(6);
+  const auto places = record_places(s.arg());
+  flip_bit(s.dir / places.at(4).segment, places.at(4).offset + format::record_header_size + 1, 0);
+  const auto before = snapshot_files(s.dir);
+  {
+    // The damage keeps a store from opening, so the lock is held the way a store holds it.
+    io::posix_file_system disk;
+    auto lock = disk.lock((s.dir / "LOCK").string());
+    REQUIRE(lock);
+    for (const std::string flags : {"", "--yes "}) {
+      auto r = run_cli("repair " + flags + s.arg());
+      CHECK_MESSAGE(r.code == 3, r.out);
+      CHECK(contains(r.out, "AERO_STORAGE_LOCKED"));
+    }
+  }
+  CHECK(snapshot_files(s.dir) == before);
+  store_dir clean;
+  auto db = database::open(clean.dir.string());
+  REQUIRE(db);
+  auto r = run_cli("repair --yes " + clean.arg());
+  CHECK_MESSAGE(r.code == 3, r.out);
 }

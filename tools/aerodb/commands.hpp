@@ -1,6 +1,7 @@
 // The commands of the `aerodb` command-line tool: info, verify, dump-wal, export and
-// query, which never change the directory, and import, backup and checkpoint, which open
-// the store as an application does.
+// query, which never change the directory; import, backup and checkpoint, which open the
+// store as an application does; and repair, which cuts a damaged log back to its last
+// intact record only when told to (--yes), after proving the cut on a copy.
 //
 // The read-only commands work on a private, in-memory copy of the data directory, taken
 // while the directory's lock is held (so never in the middle of another process's checkpoint or
@@ -26,6 +27,7 @@
 #include <boost/json.hpp>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -33,12 +35,15 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
+#include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -658,6 +663,525 @@ inline int run_import(const std::string& dir, std::istream& in, std::size_t batc
   out << "imported " << imported << " documents into " << collection << ", last CommitId "
       << (*db)->last_commit_id() << "\n";
   return exit_ok;
+}
+
+// ---- repair -----------------------------------------------------------------------------
+// Log damage makes the store refuse to open (docs/format.md §9): the reader cannot tell
+// which of the records after the damage were acknowledged, so it discards none of them on
+// its own. `repair` is the operator's decision to cut the log at the damaged record: the
+// segment holding it keeps the bytes before it, every later segment goes. Because that
+// loses commits, the command is never silent: the plan names every byte range it discards
+// and every CommitId that still reads whole in them, it is proved on an in-memory copy
+// before anything is touched, nothing happens without --yes, and the discarded bytes are
+// copied (and synced) elsewhere before the directory is changed.
+//
+// Damage outside the log is refused: the CHECKPOINT record and the snapshot stand for the
+// log segments that were removed when the checkpoint was written, so there is no older
+// state to cut back to; a backup is the way back.
+
+// What the scan of discarded bytes found at one place, in file order.
+struct discarded_finding {
+  std::uint64_t offset = 0;
+  std::uint64_t bytes = 0;
+  bool readable = false;              // whole records with valid checksums
+  commit_id first = 0, last = 0;      // readable: consecutive CommitIds first..last
+  std::uint64_t records = 0;
+  std::string note;                   // not readable: what is known about it
+};
+
+// One file the plan discards bytes of: [from, to) of a segment whose size is `to`.
+struct discarded_file {
+  std::string name;
+  std::uint64_t from = 0;
+  std::uint64_t to = 0;
+  bool whole = false;                 // the file is removed, not truncated
+  std::vector<discarded_finding> findings;
+  std::uint64_t trailing_zeros = 0;   // zeros at the end: space allocated ahead of records
+};
+
+struct repair_plan {
+  std::string segment;                // holds the damaged record
+  std::uint64_t offset = 0;           // where the cut is
+  std::vector<discarded_file> files;  // the cut segment first, then the later ones in order
+  std::uint64_t bytes = 0;            // discarded in all
+  std::vector<commit_id> lost;        // CommitIds of whole records in the discarded bytes
+  std::optional<commit_id> damaged_commit;  // the damaged record's, when its header verifies
+  // The damaged record verifies whole: recovery refused it for what it says (a CommitId
+  // out of sequence, a payload that cannot be applied), not for its checksums.
+  bool damaged_reads_whole = false;
+};
+
+// The record at `off` when it is whole and both its checksums, its framing and its end
+// marker verify: what the reader accepts, less the CommitId sequence (records after damage
+// are judged on their own).
+inline std::optional<format::record_header> whole_record_at(std::span<const std::byte> data,
+                                                            std::size_t off) {
+  using namespace format;
+  if (off > data.size() || data.size() - off < record_header_size) return std::nullopt;
+  const auto h = decode_record_header(data.data() + off);
+  if (!h.header_crc_ok || !h.framing_ok || !known_record_type(h.type) || h.commit == 0 ||
+      h.payload_length == 0 || h.payload_length > max_record_payload ||
+      data.size() - off - record_header_size < h.payload_length)
+    return std::nullopt;
+  const auto payload = data.subspan(off + record_header_size, h.payload_length);
+  if (crc32c::value(payload) != h.payload_crc || payload.back() != record_end_marker) return std::nullopt;
+  return h;
+}
+
+// What is known about bytes at `off` that do not read as a whole record.
+inline std::string unreadable_note(std::span<const std::byte> data, std::size_t off) {
+  using namespace format;
+  if (data.size() - off >= record_header_size) {
+    const auto h = decode_record_header(data.data() + off);
+    if (h.header_crc_ok && h.framing_ok && known_record_type(h.type))
+      return "a record header for CommitId " + std::to_string(h.commit) + " (" +
+             record_type_name(static_cast<record_type>(h.type)) +
+             ") verifies, but its payload does not";
+  }
+  return "cannot be parsed as records";
+}
+
+// Reads `data` from `from` record by record: whole records are listed with their
+// CommitIds, and after bytes that do not read as one the scan resynchronises on the next
+// start marker (0xA5) from which a whole record verifies. Records end with the end marker,
+// never with a zero, so the zeros at the end are allocated space, not a record.
+inline void scan_discarded(std::span<const std::byte> data, std::size_t from, discarded_file& file,
+                           std::vector<commit_id>& lost) {
+  using namespace format;
+  std::size_t end = data.size();
+  while (end > from && data[end - 1] == std::byte{0}) --end;
+  file.trailing_zeros = data.size() - end;
+  std::optional<std::size_t> bad;  // start of the bytes read so far that are no record
+  auto close_bad = [&](std::size_t upto) {
+    if (!bad) return;
+    discarded_finding f;
+    f.offset = *bad;
+    f.bytes = upto - *bad;
+    f.note = unreadable_note(data, *bad);
+    file.findings.push_back(std::move(f));
+    bad.reset();
+  };
+  std::size_t pos = from;
+  while (pos < end) {
+    if (const auto h = whole_record_at(data, pos)) {
+      close_bad(pos);
+      const std::uint64_t size = record_header_size + h->payload_length;
+      auto& fs = file.findings;
+      if (!fs.empty() && fs.back().readable && fs.back().offset + fs.back().bytes == pos &&
+          fs.back().last + 1 == h->commit) {
+        fs.back().bytes += size;
+        fs.back().last = h->commit;
+        ++fs.back().records;
+      } else {
+        discarded_finding f;
+        f.offset = pos;
+        f.bytes = size;
+        f.readable = true;
+        f.first = f.last = h->commit;
+        f.records = 1;
+        fs.push_back(std::move(f));
+      }
+      lost.push_back(h->commit);
+      pos += size;
+      continue;
+    }
+    if (!bad) bad = pos;
+    const auto next = std::find(data.begin() + static_cast<std::ptrdiff_t>(pos) + 1,
+                                data.begin() + static_cast<std::ptrdiff_t>(end), record_start_marker);
+    pos = static_cast<std::size_t>(next - data.begin());
+  }
+  close_bad(end);
+}
+
+// "7..9, 12": sorted CommitIds with consecutive runs folded.
+inline std::string commit_ranges(std::vector<commit_id> ids) {
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  std::string s;
+  for (std::size_t i = 0; i < ids.size();) {
+    std::size_t j = i;
+    while (j + 1 < ids.size() && ids[j + 1] == ids[j] + 1) ++j;
+    if (!s.empty()) s += ", ";
+    s += std::to_string(ids[i]);
+    if (j > i) s += ".." + std::to_string(ids[j]);
+    i = j + 1;
+  }
+  return s;
+}
+
+// The plan for a cut at `offset` of `segment`, with what the discarded bytes hold. A cut
+// inside the segment header (the damage is the header itself) removes the whole file: a
+// part of a header would only be discarded again as a torn segment at the next open.
+inline result<repair_plan> make_repair_plan(testing::fault_injection_fs& fs,
+                                            const std::map<std::string, std::uint64_t>& sizes,
+                                            const std::string& segment, std::uint64_t offset) {
+  const auto seq = format::parse_segment_file_name(segment);
+  if (!seq || !sizes.count(segment))
+    return error(errc::wal_corruption, "the damage names a segment that is not in the directory",
+                 {{"segment", segment}});
+  repair_plan plan;
+  plan.segment = segment;
+  plan.offset = offset;
+  for (const auto& entry : sizes) {
+    const auto other = format::parse_segment_file_name(entry.first);
+    if (!other || *other < *seq) continue;
+    const auto data = fs.contents(io::join(copy_dir, entry.first));
+    const std::span<const std::byte> bytes(data);
+    discarded_file file;
+    file.name = entry.first;
+    file.to = data.size();
+    if (*other == *seq && offset >= format::segment_header_size) {
+      file.from = std::min<std::uint64_t>(offset, data.size());
+      scan_discarded(bytes, static_cast<std::size_t>(file.from), file, plan.lost);
+      if (data.size() - file.from >= format::record_header_size) {
+        const auto h = format::decode_record_header(data.data() + file.from);
+        if (h.header_crc_ok && h.framing_ok) plan.damaged_commit = h.commit;
+        plan.damaged_reads_whole = whole_record_at(bytes, static_cast<std::size_t>(file.from)).has_value();
+      }
+    } else {
+      file.whole = true;
+      const auto header = format::decode_segment_header(bytes);
+      discarded_finding f;
+      f.bytes = std::min<std::uint64_t>(format::segment_header_size, data.size());
+      f.note = header.status == format::header_status::valid
+                   ? "the segment header (first CommitId " + std::to_string(header.header.first_commit_id) + ")"
+                   : "the segment header, which does not verify";
+      if (data.size() > format::segment_header_size)
+        scan_discarded(bytes, format::segment_header_size, file, plan.lost);
+      file.findings.insert(file.findings.begin(), std::move(f));
+    }
+    plan.bytes += file.to - file.from;
+    plan.files.push_back(std::move(file));
+  }
+  std::sort(plan.lost.begin(), plan.lost.end());
+  if (plan.damaged_commit)  // listed apart: it is what failed
+    plan.lost.erase(std::remove(plan.lost.begin(), plan.lost.end(), *plan.damaged_commit), plan.lost.end());
+  return plan;
+}
+
+// Applies the plan to a file system holding the directory at copy_dir (the in-memory copy).
+inline result<void> cut_log(io::file_system& fs, const repair_plan& plan) {
+  for (const auto& file : plan.files) {
+    const std::string path = io::join(copy_dir, file.name);
+    if (file.whole) {
+      AERO_TRY(fs.remove(path));
+      continue;
+    }
+    AERO_TRY_ASSIGN(auto f, fs.open(path, io::open_mode::write));
+    AERO_TRY(f->truncate(file.from));
+    AERO_TRY(f->sync());
+  }
+  return fs.sync_dir(copy_dir);
+}
+
+// Cuts a fresh copy of the analysed files and opens it: the proof that the plan works.
+inline result<recovery_report> try_repair_plan(const testing::fault_injection_fs& analysed,
+                                               const repair_plan& plan) {
+  auto trial = analysed.copy_disk();
+  AERO_TRY(cut_log(*trial, plan));
+  open_options options;
+  options.fs = trial;
+  AERO_TRY_ASSIGN(auto db, database::open(copy_dir, options));
+  return db->recovery();
+}
+
+inline void describe_repair_plan(const repair_plan& plan, const result<recovery_report>& trial,
+                                 std::ostream& out) {
+  out << "repair plan: cut the log at " << plan.segment << " byte " << plan.offset
+      << ", where the damage is, and discard everything after it:\n";
+  for (const auto& file : plan.files) {
+    if (file.whole)
+      out << "  " << file.name << ": remove the whole file, bytes [0, " << file.to << "), " << file.to
+          << " bytes\n";
+    else
+      out << "  " << file.name << ": discard bytes [" << file.from << ", " << file.to << "), "
+          << file.to - file.from << " bytes (the file is truncated to " << file.from << " bytes)\n";
+    for (const auto& f : file.findings) {
+      out << "    bytes [" << f.offset << ", " << f.offset + f.bytes << "): ";
+      if (!f.readable) out << f.note << "\n";
+      else if (f.records == 1) out << "CommitId " << f.first << ", 1 whole record with valid checksums\n";
+      else
+        out << "CommitIds " << f.first << ".." << f.last << ", " << f.records
+            << " whole records with valid checksums\n";
+    }
+    if (file.trailing_zeros > 0 && file.to - file.from > file.trailing_zeros)
+      out << "    bytes [" << file.to - file.trailing_zeros << ", " << file.to
+          << "): zeros (space allocated ahead of the records)\n";
+    else if (file.trailing_zeros > 0)
+      out << "    all zeros (space allocated ahead of the records)\n";
+  }
+  out << "  in all: " << plan.bytes << " bytes in " << plan.files.size() << " file(s)\n";
+  if (trial) out << "  last CommitId kept: " << trial->last_commit_id << "\n";
+  if (plan.damaged_commit && plan.damaged_reads_whole)
+    out << "  the damaged record is CommitId " << *plan.damaged_commit
+        << " (its checksums verify, but recovery refused it: see the error above)\n";
+  else if (plan.damaged_commit)
+    out << "  the damaged record is CommitId " << *plan.damaged_commit << " (its header verifies, its payload does not)\n";
+  if (plan.lost.empty())
+    out << "  no record after the damage reads whole with valid checksums: no readable commit is lost\n";
+  else
+    out << "  CommitIds lost that still read whole with valid checksums (commits that were acknowledged, "
+           "unless the writer crashed before syncing them): "
+        << commit_ranges(plan.lost) << " (" << plan.lost.size() << " records)\n";
+}
+
+// ---- repair: applying the plan to the directory ----
+
+inline error posix_failure(const char* what, const std::string& path) {
+  const int e = errno;
+  return error(errc::storage_io_error, std::string(what) + " failed",
+               {{"path", path}, {"errno", std::to_string(e)}});
+}
+
+inline result<void> fsync_path(const std::string& path, bool directory) {
+  const int fd = ::open(path.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
+  if (fd < 0) return posix_failure("open for fsync", path);
+  const int rc = ::fsync(fd);
+  const int e = errno;
+  ::close(fd);
+  errno = e;
+  if (rc != 0) return posix_failure("fsync", path);
+  return ok();
+}
+
+// Writes a new owner-only file and syncs it; an existing file is never overwritten.
+inline result<void> write_private_file(const std::string& path, std::span<const std::byte> data) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return posix_failure("create", path);
+  bool good = ::fchmod(fd, 0600) == 0;  // the umask cannot widen it; fchmod makes it exact
+  std::size_t done = 0;
+  while (good && done < data.size()) {
+    const auto n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) good = false;
+    else done += static_cast<std::size_t>(n);
+  }
+  good = good && ::fsync(fd) == 0;
+  const int e = errno;
+  ::close(fd);
+  errno = e;
+  if (!good) return posix_failure("write", path);
+  return ok();
+}
+
+// "<dir>.repair-<UTC yyyymmddThhmmssZ>", beside the data directory.
+inline std::string default_keep_directory(const std::string& dir) {
+  std::string base = dir;
+  while (base.size() > 1 && base.back() == '/') base.pop_back();
+  if (base == "." || base == "/") base = std::filesystem::absolute(base).lexically_normal().string();
+  while (base.size() > 1 && base.back() == '/') base.pop_back();
+  const std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  ::gmtime_r(&now, &utc);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &utc);
+  return base + ".repair-" + stamp;
+}
+
+// The name under which the keep directory holds a file's discarded bytes: a removed
+// segment under its own name (it is a whole segment), a cut tail under a name that says
+// where the bytes came from.
+inline std::string kept_name(const discarded_file& file) {
+  return file.whole ? file.name : file.name + ".from-byte-" + std::to_string(file.from);
+}
+
+inline int fail_repair(const error& e, std::ostream& err, int code) {
+  print_error(err, e);
+  err << "repair stopped before changing the directory\n";
+  return code;
+}
+
+// Under the directory's lock: checks that the files are the ones analysed, copies the
+// discarded bytes to `keep` and syncs them, then cuts the log and syncs the directory.
+inline int apply_repair_plan(const std::string& dir, const std::string& keep, const repair_plan& plan,
+                             const directory_copy& analysed, testing::fault_injection_fs& pristine,
+                             const std::string& plan_text, std::ostream& out, std::ostream& err) {
+  io::posix_file_system disk;
+  auto lock = disk.lock(io::join(dir, "LOCK"));
+  if (!lock) return fail_repair(lock.error_value(), err, exit_unreadable);
+  // A store that ran between the analysis and now (the lock was free for a moment) may
+  // have changed the files: then the plan is for other bytes. Sizes show new and removed
+  // data; a write over preallocated zeros keeps the size, so the files the plan touches
+  // (the last segment is always one of them) are compared byte for byte.
+  auto names = disk.list_dir(dir);
+  if (!names) return fail_repair(names.error_value(), err, exit_unreadable);
+  std::map<std::string, std::uint64_t> now;
+  for (const auto& name : *names) {
+    auto f = disk.open(io::join(dir, name), io::open_mode::read);
+    if (!f) return fail_repair(f.error_value(), err, exit_unreadable);
+    auto size = (*f)->size();
+    if (!size) return fail_repair(size.error_value(), err, exit_unreadable);
+    now[name] = *size;
+  }
+  const error changed(errc::storage_io_error,
+                      "the directory changed after it was analysed (another process opened the store?); "
+                      "run repair again",
+                      {{"directory", dir}});
+  if (now != analysed.sizes) return fail_repair(changed, err, exit_unreadable);
+  std::vector<std::pair<std::string, std::vector<std::byte>>> kept;
+  for (const auto& file : plan.files) {
+    auto f = disk.open(io::join(dir, file.name), io::open_mode::read);
+    if (!f) return fail_repair(f.error_value(), err, exit_unreadable);
+    auto bytes = io::read_all(**f);
+    if (!bytes) return fail_repair(bytes.error_value(), err, exit_unreadable);
+    if (*bytes != pristine.contents(io::join(copy_dir, file.name))) return fail_repair(changed, err, exit_unreadable);
+    kept.emplace_back(kept_name(file), std::vector<std::byte>(bytes->begin() + static_cast<std::ptrdiff_t>(file.from),
+                                                              bytes->end()));
+  }
+
+  if (::mkdir(keep.c_str(), 0700) != 0) {
+    const int e = errno;
+    if (e == EEXIST)
+      return fail_repair(error(errc::storage_exists, "the keep directory already exists; name a new one with --keep",
+                               {{"path", keep}}),
+                         err, exit_usage);
+    errno = e;
+    return fail_repair(posix_failure("mkdir of the keep directory", keep), err, exit_unreadable);
+  }
+  if (::chmod(keep.c_str(), 0700) != 0) return fail_repair(posix_failure("chmod", keep), err, exit_unreadable);
+  std::uint64_t kept_bytes = 0;
+  for (const auto& item : kept) {
+    if (auto w = write_private_file(io::join(keep, item.first), item.second); !w)
+      return fail_repair(w.error_value(), err, exit_unreadable);
+    kept_bytes += item.second.size();
+  }
+  const std::string report = "aerodb repair of " + dir + ", applied\n\n" + plan_text;
+  if (auto w = write_private_file(io::join(keep, "REPAIR.txt"), format::as_bytes(report)); !w)
+    return fail_repair(w.error_value(), err, exit_unreadable);
+  if (auto s = fsync_path(keep, true); !s) return fail_repair(s.error_value(), err, exit_unreadable);
+  if (auto s = fsync_path(io::parent_dir(keep), true); !s) return fail_repair(s.error_value(), err, exit_unreadable);
+  out << "kept: " << kept_bytes << " discarded bytes copied to " << keep << " (" << kept.size()
+      << " file(s) and REPAIR.txt, the plan; owner-only, synced)\n";
+
+  // From here on the directory changes. The copies above are durable, so a failure part
+  // way loses nothing: the store still refuses to open, and repair can run again.
+  for (const auto& file : plan.files) {
+    const std::string path = io::join(dir, file.name);
+    if (file.whole) continue;
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    bool good = fd >= 0 && ::ftruncate(fd, static_cast<off_t>(file.from)) == 0 && ::fsync(fd) == 0;
+    const int e = errno;
+    if (fd >= 0) ::close(fd);
+    errno = e;
+    if (!good) {
+      print_error(err, posix_failure("truncating the damaged segment", path));
+      err << "the discarded bytes are safe in " << keep << "\n";
+      return exit_unreadable;
+    }
+    out << "truncated " << file.name << " to " << file.from << " bytes\n";
+  }
+  // Highest sequence first, so that what is left is always a run of segments.
+  for (auto it = plan.files.rbegin(); it != plan.files.rend(); ++it) {
+    if (!it->whole) continue;
+    const std::string path = io::join(dir, it->name);
+    if (::unlink(path.c_str()) != 0) {
+      print_error(err, posix_failure("removing a segment", path));
+      err << "the discarded bytes are safe in " << keep << "\n";
+      return exit_unreadable;
+    }
+    out << "removed " << it->name << "\n";
+  }
+  if (auto s = fsync_path(dir, true); !s) {
+    print_error(err, s.error_value());
+    return exit_unreadable;
+  }
+  lock->reset();  // database::open takes it again
+
+  auto db = database::open(dir);
+  if (!db) {
+    print_error(err, db.error_value());
+    err << "the log was cut but the store still does not open; the discarded bytes are in " << keep << "\n";
+    return exit_damage;
+  }
+  out << "repaired: the store opens at CommitId " << (*db)->last_commit_id() << " ("
+      << (*db)->recovery().to_string() << ")\n";
+  return exit_ok;
+}
+
+// `aerodb repair DIR [--yes] [--keep KEEPDIR]` (docs/cli.md).
+inline int run_repair(const std::string& dir, bool yes, const std::string& keep_arg, std::ostream& out,
+                      std::ostream& err) {
+  auto copy = copy_directory(dir);
+  if (!copy) {
+    print_error(err, copy.error_value());
+    return exit_unreadable;
+  }
+  // The files as read, before recovery runs on the copy: the plan reads and proves
+  // itself on these.
+  const auto pristine = copy->fs->copy_disk();
+  auto db = open_copy(*copy);
+  if (db) {
+    const recovery_report& r = (*db)->recovery();
+    out << "nothing to repair: the store opens at CommitId " << r.last_commit_id << " (" << r.to_string()
+        << ")\n";
+    if (r.torn_tail)
+      out << "  note: the torn tail of " << r.torn_tail->bytes << " bytes at " << r.torn_tail->segment
+          << " byte " << r.torn_tail->offset
+          << " is an unacknowledged write cut off by a crash; the next open discards it\n";
+    return exit_ok;
+  }
+  const error& e = db.error_value();
+  if (!is_damage(e.code())) {
+    print_error(err, e);
+    return exit_unreadable;
+  }
+  const std::string damage = "DAMAGED: " + location_of(e) + "\n  " + e.to_string() + "\n";
+  out << damage;
+  if (e.code() != errc::wal_corruption) {
+    out << "repair cannot fix this: the damage is not in the log. Repair only cuts the log back to its last "
+           "intact record; the checkpoint and its snapshot stand in for the log segments that were removed "
+           "when it was written, so there is nothing to cut back to. Restore the directory from a backup "
+           "made by `aerodb backup`. Nothing was changed.\n";
+    return exit_damage;
+  }
+  if (!e.detail("format_version").empty()) {
+    out << "repair cannot fix this: the segment is in another release's log format, which is not damage. "
+           "Open the directory with the release that wrote it. Nothing was changed.\n";
+    return exit_damage;
+  }
+  const std::string segment(e.detail("segment"));
+  std::uint64_t offset = 0;
+  try {
+    offset = std::stoull(std::string(e.detail("offset")));
+  } catch (const std::exception&) {
+    out << "repair cannot fix this: the error names no byte offset in the log to cut at. Nothing was changed.\n";
+    return exit_damage;
+  }
+  auto plan = make_repair_plan(*pristine, copy->sizes, segment, offset);
+  if (!plan) {
+    print_error(err, plan.error_value());
+    out << "repair cannot fix this. Nothing was changed.\n";
+    return exit_damage;
+  }
+  const auto trial = try_repair_plan(*pristine, *plan);
+  std::ostringstream text;
+  describe_repair_plan(*plan, trial, text);
+  if (!trial) {
+    text << "check: with the cut applied to the in-memory copy the store still does not open:\n  "
+         << trial.error_value().to_string() << "\n";
+    out << text.str() << "repair cannot fix this damage by cutting the log. Nothing was changed.\n";
+    return exit_damage;
+  }
+  text << "check: with the cut applied to the in-memory copy, the store opens at CommitId "
+       << trial->last_commit_id << " (" << trial->records_replayed << " records replayed)\n";
+  out << text.str();
+  if (!yes) {
+    out << "nothing was changed. To apply this plan, run again with --yes: the discarded bytes are first "
+           "copied to "
+        << (keep_arg.empty() ? "a new directory " + dir + ".repair-<UTC time>" : keep_arg) << ".\n";
+    return exit_damage;
+  }
+  const std::string keep = keep_arg.empty() ? default_keep_directory(dir) : keep_arg;
+  {
+    std::error_code ec1, ec2;
+    const auto keep_parent = std::filesystem::weakly_canonical(std::filesystem::absolute(keep).parent_path(), ec1);
+    const auto store = std::filesystem::weakly_canonical(std::filesystem::absolute(dir), ec2);
+    if (!ec1 && !ec2 && keep_parent == store) {
+      err << "error: the keep directory must not be inside the data directory: " << keep << "\n";
+      return exit_usage;
+    }
+  }
+  return apply_repair_plan(dir, keep, *plan, *copy, *pristine, damage + text.str(), out, err);
 }
 
 }  // namespace aerodb::cli

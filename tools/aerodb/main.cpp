@@ -9,7 +9,7 @@
 #include <limits>
 
 int main(int argc, char** argv) {
-  CLI::App app{"aerodb: inspect an AeroDB data directory without changing it"};
+  CLI::App app{"aerodb: inspect an AeroDB data directory (and, with repair --yes, cut a damaged log)"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "aerodb (format version " + std::to_string(aerodb::format::wal_format_version) + ")");
 
@@ -58,6 +58,21 @@ int main(int argc, char** argv) {
   imp->add_option("--in", file, "The export to read; default stdin");
   imp->add_option("--batch", batch, "Documents per commit (1..100000, default 1000)")->check(CLI::Range(1, 100000));
 
+  bool yes = false;
+  std::string keep;
+  auto* repair = app.add_subcommand(
+      "repair",
+      "Cut a damaged log at its damaged record. Prints which bytes and CommitIds the cut discards and "
+      "proves it on an in-memory copy; changes nothing without --yes (exit 1 on damage, 0 when there "
+      "is nothing to repair)");
+  repair->add_option("dir", dir, "The data directory")->required();
+  repair->add_flag("--yes", yes,
+                   "Apply the plan: copy the discarded bytes to the keep directory, then truncate the "
+                   "damaged segment and remove the later ones (takes the store's lock)");
+  repair->add_option("--keep", keep,
+                     "A new directory to copy the discarded bytes to (default: DIR.repair-<UTC "
+                     "yyyymmddThhmmssZ> beside DIR)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -83,5 +98,6 @@ int main(int argc, char** argv) {
   }
   if (*backup) return aerodb::cli::run_backup(dir, dest, std::cout, std::cerr);
   if (*checkpoint) return aerodb::cli::run_checkpoint(dir, std::cout, std::cerr);
+  if (*repair) return aerodb::cli::run_repair(dir, yes, keep, std::cout, std::cerr);
   return aerodb::cli::run_dump_wal(dir, from, to, std::cout, std::cerr);
 }
