@@ -39,6 +39,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -751,15 +752,18 @@ inline void scan_discarded(std::span<const std::byte> data, std::size_t from, di
   std::size_t end = data.size();
   while (end > from && data[end - 1] == std::byte{0}) --end;
   file.trailing_zeros = data.size() - end;
-  std::optional<std::size_t> bad;  // start of the bytes read so far that are no record
+  // Start of the bytes read so far that are no record; `none` while there are none. (A
+  // plain index: GCC's -O1 flow analysis takes an optional here for uninitialized.)
+  constexpr std::size_t none = std::numeric_limits<std::size_t>::max();
+  std::size_t bad = none;
   auto close_bad = [&](std::size_t upto) {
-    if (!bad) return;
+    if (bad == none) return;
     discarded_finding f;
-    f.offset = *bad;
-    f.bytes = upto - *bad;
-    f.note = unreadable_note(data, *bad);
+    f.offset = bad;
+    f.bytes = upto - bad;
+    f.note = unreadable_note(data, bad);
     file.findings.push_back(std::move(f));
-    bad.reset();
+    bad = none;
   };
   std::size_t pos = from;
   while (pos < end) {
@@ -785,7 +789,7 @@ inline void scan_discarded(std::span<const std::byte> data, std::size_t from, di
       pos += size;
       continue;
     }
-    if (!bad) bad = pos;
+    if (bad == none) bad = pos;
     const auto next = std::find(data.begin() + static_cast<std::ptrdiff_t>(pos) + 1,
                                 data.begin() + static_cast<std::ptrdiff_t>(end), record_start_marker);
     pos = static_cast<std::size_t>(next - data.begin());
