@@ -370,6 +370,36 @@ TEST_CASE("aerodb query runs a query on a copy, or explains it; a bad query is r
   CHECK(snapshot_files(s.dir) == before);
 }
 
+TEST_CASE("aerodb query hands out the next page's continuation, and --all pages through every result") {
+  store_dir s;
+  const auto before = snapshot_files(s.dir);
+  // Ages 10..24 without u3's 3: 15 results, in pages of 4.
+  const std::string q =
+      R"({"collection":"users","schema_version":1,"filter":{"age":{"$gte":10}},"sort":{"age":"desc"},"limit":4})";
+  auto first = run_cli("query " + s.arg() + " " + shell_quote(q));
+  REQUIRE_MESSAGE(first.code == 0, first.out);
+  CHECK(first.out.find(R"(for the next one add "after":{"_id":"u21","value":21})") != std::string::npos);
+  auto all = run_cli("query --all " + s.arg() + " " + shell_quote(q), false);
+  REQUIRE_MESSAGE(all.code == 0, all.out);
+  std::istringstream lines(all.out);
+  std::string line;
+  std::vector<std::int64_t> ages;
+  while (std::getline(lines, line)) ages.push_back(boost::json::parse(line).at("age").as_int64());
+  std::vector<std::int64_t> expected;
+  for (int a = 24; a >= 10; --a) expected.push_back(a);
+  CHECK(ages == expected);
+  auto summary = run_cli("query --all " + s.arg() + " " + shell_quote(q));
+  CHECK(summary.out.find("15 document(s)") != std::string::npos);
+  CHECK(summary.out.find("in 4 page(s)") != std::string::npos);
+  // The continuation it printed, given back, starts the second page.
+  const std::string second_q =
+      R"({"collection":"users","schema_version":1,"filter":{"age":{"$gte":10}},"sort":{"age":"desc"},"limit":4,"after":{"_id":"u21","value":21}})";
+  auto second = run_cli("query " + s.arg() + " " + shell_quote(second_q), false);
+  REQUIRE_MESSAGE(second.code == 0, second.out);
+  CHECK(boost::json::parse(second.out.substr(0, second.out.find('\n'))).at("age").as_int64() == 20);
+  CHECK(snapshot_files(s.dir) == before);
+}
+
 // ---- repair ---------------------------------------------------------------------------------
 
 namespace {

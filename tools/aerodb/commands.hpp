@@ -367,8 +367,10 @@ inline int run_dump_wal(const std::string& dir, commit_id from, commit_id to, st
 // ---- query ------------------------------------------------------------------------------
 
 // Runs a query (docs/queries.md, its JSON form) on a copy of the directory: the documents
-// as JSON lines, or with `explain` the plan as JSON and as text, without running it.
-inline int run_query(const std::string& dir, const std::string& query_json, bool explain,
+// as JSON lines, or with `explain` the plan as JSON and as text, without running it. A full
+// page says on stderr how to ask for the next one; with `all`, the pages follow one another
+// (each a query bounded by the limit, under one read view) until the last.
+inline int run_query(const std::string& dir, const std::string& query_json, bool explain, bool all,
                      std::ostream& out, std::ostream& err) {
   return on_recovered_copy(dir, err, [&](const directory_copy&, database& db) {
     const auto view = db.read();
@@ -382,15 +384,34 @@ inline int run_query(const std::string& dir, const std::string& query_json, bool
       err << query::explain_text(*plan) << "\n";
       return exit_ok;
     }
-    auto r = view.query(query_json);
-    if (!r) {
-      print_error(err, r.error_value());
+    auto spec = query::parse_query(query_json);
+    if (!spec) {
+      print_error(err, spec.error_value());
       return exit_usage;
     }
-    for (const auto& d : r->documents) out << d.doc.to_json_string() << "\n";
-    err << r->documents.size() << " document(s) at CommitId " << view.bound() << ", " << r->candidates
-        << " candidates examined (" << query::explain_text(r->plan) << ")\n";
-    return exit_ok;
+    std::uint64_t documents = 0, candidates = 0, pages = 0;
+    for (;;) {
+      auto r = view.query(*spec);
+      if (!r) {
+        print_error(err, r.error_value());
+        return exit_usage;
+      }
+      for (const auto& d : r->documents) out << d.doc.to_json_string() << "\n";
+      documents += r->documents.size();
+      candidates += r->candidates;
+      ++pages;
+      if (!all || !r->next) {
+        err << documents << " document(s) at CommitId " << view.bound() << ", " << candidates
+            << " candidates examined";
+        if (all) err << " in " << pages << " page(s)";
+        err << " (" << query::explain_text(r->plan) << ")\n";
+        if (r->next)
+          err << "the page is full; for the next one add \"after\":" << query::detail::continuation_json(*r->next)
+              << " to the query, or pass --all\n";
+        return exit_ok;
+      }
+      spec->after = r->next;
+    }
   });
 }
 

@@ -35,6 +35,9 @@ int main(int argc, char** argv) {
   query->add_option("dir", dir, "The data directory")->required();
   query->add_option("query", query_json, "The query, as JSON")->required();
   query->add_flag("--explain", explain, "Print the plan (JSON on stdout, text on stderr) instead of running it");
+  bool all_pages = false;
+  query->add_flag("--all", all_pages,
+                  "Page through every result: one bounded query per page of `limit` documents, under one read view");
 
   std::string dest;
   auto* backup = app.add_subcommand(
@@ -85,7 +88,7 @@ int main(int argc, char** argv) {
   }
   if (*info) return aerodb::cli::run_info(dir, json, std::cout, std::cerr);
   if (*verify) return aerodb::cli::run_verify(dir, std::cout, std::cerr);
-  if (*query) return aerodb::cli::run_query(dir, query_json, explain, std::cout, std::cerr);
+  if (*query) return aerodb::cli::run_query(dir, query_json, explain, all_pages, std::cout, std::cerr);
   if (*exp) return aerodb::cli::run_export(dir, collection, file, std::cout, std::cerr);
   if (*imp) {
     if (file.empty()) return aerodb::cli::run_import(dir, std::cin, batch, std::cout, std::cerr);
