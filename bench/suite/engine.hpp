@@ -3,9 +3,14 @@
 // same documents (16-byte `_id`, 256-byte JSON text, incompressible body) and answers the
 // same four query shapes, so a workload is written once against this interface.
 //
-// Thread safety: `engine::insert`/`update` may be called from many threads at once (W2);
+// Thread safety: `engine::insert`/`update` may be called from many threads at once (W2),
+// and so may `engine::read` (W4's two-thread cells: each thread opens its own reader);
 // everything else is called from one thread at a time. A `reader` is a read view and is
-// used by the one thread that created it (LMDB binds read transactions to threads).
+// used by the one thread that created it (LMDB binds read transactions to threads). Why
+// each adapter's `read` may run concurrently: AeroDB's database::read is thread-safe; LMDB
+// begins a read-only transaction, which the environment allows from any thread; RocksDB
+// and LevelDB take a snapshot, which is thread-safe; SQLite opens a new connection per
+// reader and shares nothing with the others.
 #pragma once
 
 #include <cstddef>
