@@ -536,7 +536,11 @@ json::object recovery_cell(const engine_entry& ee, const std::string& dir, const
   view.reset();
   ::malloc_trim(0);
   const std::uint64_t rss1 = resident_bytes();
+  // The read floor of the same files, measured now that the recovery has read them.
+  const read_floor floor = measure_read_floor(dir);
   json::object r{{"seconds_to_first_read", secs},
+                 {"read_floor_seconds", floor.seconds},
+                 {"read_floor_bytes", floor.bytes},
                  {"found", found},
                  {"rss_bytes_per_doc", static_cast<double>(rss1 - std::min(rss0, rss1)) / static_cast<double>(cfg.dataset_docs)}};
   const std::string c = e->counters_json();
@@ -1008,7 +1012,13 @@ int run(const config& cfg) {
     w12 += "\n";
     for (int t : cfg.threads) {
       w12 += "| " + std::to_string(t) + " |";
-      for (auto* e : counting) w12 += " " + fmt(cell_med(pass, e->name, t, "records_per_sync"), 1) + " |";
+      // Appended piecewise: GCC 12 at -O3 takes `" " + std::string&&` here for an
+      // overlapping memcpy (a false -Wrestrict, which -Werror makes fatal).
+      for (auto* e : counting) {
+        w12 += ' ';
+        w12 += fmt(cell_med(pass, e->name, t, "records_per_sync"), 1);
+        w12 += " |";
+      }
       w12 += "\n";
     }
     w12 += "\n";
@@ -1155,15 +1165,40 @@ int run(const config& cfg) {
         (mismatches ? "**" + std::to_string(mismatches) + " differ** (first: " + mismatch_detail + ")" : std::string("identical")) +
         ".\n";
   wd += "\n### W7: recovery, seconds from open to the first read, after SIGKILL of the process that loaded " + nd +
-        " documents (median)\n\n| engine | from the log (incl. index rebuild) | from a checkpoint (+ the log after it) |\n|---|---:|---:|\n";
+        " documents (median)\n\nThe read floor is the time to read every file of the recovered directory once, "
+        "measured right after that recovery (docs/benchmarks.md); \"x floor\" is the recovery's multiple of it.\n\n"
+        "| engine | from the log (incl. index rebuild) | read floor | x floor | docs/s | from a checkpoint (+ the log after it) | read floor | x floor |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|\n";
   {
     std::ofstream f(dat + "recovery.dat");
     f << "engine from_log from_checkpoint\n";
+    const double docs = static_cast<double>(cfg.dataset_docs);
     for (auto* e : engines) {
       const double a = dmed(e->name, {"recovery", "seconds_to_first_read"});
+      const double af = dmed(e->name, {"recovery", "read_floor_seconds"});
       const double b = dmed(e->name, {"recovery_from_checkpoint", "seconds_to_first_read"});
-      wd += std::string("| ") + e->name + " | " + fmt_sig(a) + " | " + (std::isfinite(b) ? fmt_sig(b) : "n/a") + " |\n";
+      const double bf = dmed(e->name, {"recovery_from_checkpoint", "read_floor_seconds"});
+      const auto cell = [](double v) { return std::isfinite(v) ? fmt_sig(v) : std::string("n/a"); };
+      const auto times = [](double v, double floor) {
+        return std::isfinite(v) && std::isfinite(floor) && floor > 0 ? fmt_sig(v / floor) + "x" : std::string("n/a");
+      };
+      wd += std::string("| ") + e->name + " | " + cell(a) + " | " + cell(af) + " | " + times(a, af) + " | " +
+            (std::isfinite(a) && a > 0 ? fmt_count(docs / a) : std::string("n/a")) + " | " + cell(b) + " | " +
+            cell(bf) + " | " + times(b, bf) + " |\n";
       f << e->name << ' ' << (std::isfinite(a) ? a : 0) << ' ' << (std::isfinite(b) ? b : 0) << '\n';
+    }
+    wd += "\nWhere AeroDB's recovery time goes (median seconds; recovery_report's phases):\n\n"
+          "| engine | path | snapshot load | log replay | index build | whole open |\n|---|---|---:|---:|---:|---:|\n";
+    for (auto* e : engines) {
+      if (!e->aerodb) continue;
+      for (const char* path : {"recovery", "recovery_from_checkpoint"}) {
+        const double whole = dmed(e->name, {path, "counters", "recovery_seconds"});
+        if (!std::isfinite(whole)) continue;
+        wd += std::string("| ") + e->name + " | " + (std::string(path) == "recovery" ? "from the log" : "from a checkpoint") +
+              " | " + fmt_sig(dmed(e->name, {path, "counters", "recovery_snapshot_seconds"})) + " | " +
+              fmt_sig(dmed(e->name, {path, "counters", "recovery_log_seconds"})) + " | " +
+              fmt_sig(dmed(e->name, {path, "counters", "recovery_index_seconds"})) + " | " + fmt_sig(whole) + " |\n";
+      }
     }
   }
   wd += "\n### W8: checkpoint of " + nd + " documents while " + std::to_string(cfg.w8_writers) +
@@ -1216,12 +1251,40 @@ int run(const config& cfg) {
       add("W6", std::string("accelerated >= 10x SQLite (expression indexes): ") + shape_labels[s],
           fmt_sig(a) + " ms vs " + fmt_sig(q) + " ms", ratio(q, a), 10.0);
     }
-    const double ra = dmed("accelerated", {"recovery", "seconds_to_first_read"});
-    const double rl = dmed("leveldb", {"recovery", "seconds_to_first_read"});
-    add("W7", "accelerated recovery of " + nd + " records incl. indexes <= 1/3 of LevelDB's time",
-        fmt_sig(ra) + " s vs " + fmt_sig(rl) + " s", ratio(ra, rl), 1.0 / 3.0, true);
+    // The goals of issue 16: load beats LevelDB by half again; recovery within 3x of
+    // reading its files once and at 2M documents/s; checkpoints that barely disturb
+    // writers; memory within 1.3x of the raw bytes; the accelerated engine never behind
+    // the baseline on any of them.
+    const double docs = static_cast<double>(cfg.dataset_docs);
+    const double a3 = dmed("accelerated", {"load_docs_per_s"}), l3 = dmed("leveldb", {"load_docs_per_s"});
+    const double b3 = dmed("baseline", {"load_docs_per_s"});
+    add("W3", "accelerated bulk load >= 1.5x LevelDB", fmt_count(a3) + " vs " + fmt_count(l3) + " docs/s", ratio(a3, l3), 1.5);
+    add("W3", "accelerated bulk load >= baseline", fmt_count(a3) + " vs " + fmt_count(b3) + " docs/s", ratio(a3, b3), 1.0);
+    for (const char* path : {"recovery", "recovery_from_checkpoint"}) {
+      const std::string from = std::string(path) == "recovery" ? "from the log" : "from a checkpoint";
+      const double ra = dmed("accelerated", {path, "seconds_to_first_read"});
+      const double fa = dmed("accelerated", {path, "read_floor_seconds"});
+      const double rb = dmed("baseline", {path, "seconds_to_first_read"});
+      add("W7", "accelerated recovery " + from + " <= 3x the read floor", fmt_sig(ra) + " s vs " + fmt_sig(fa) + " s",
+          ratio(ra, fa), 3.0, true);
+      add("W7", "accelerated recovery " + from + " >= 2M documents/s", fmt_count(docs / ra) + " docs/s",
+          docs / ra / 2e6, 1.0);
+      add("W7", "accelerated recovery " + from + " <= baseline", fmt_sig(ra) + " s vs " + fmt_sig(rb) + " s",
+          ratio(ra, rb), 1.0, true);
+    }
+    const double c8a = dmed("accelerated", {"recovery", "checkpoint", "seconds"});
+    const double c8b = dmed("baseline", {"recovery", "checkpoint", "seconds"});
+    const double p8b = dmed("accelerated", {"recovery", "checkpoint", "writer_p99_us_before"});
+    const double p8d = dmed("accelerated", {"recovery", "checkpoint", "writer_p99_us_during"});
+    add("W8", "accelerated writer p99 during a checkpoint <= 1.5x before", fmt_sig(p8d / 1000) + " ms vs " +
+        fmt_sig(p8b / 1000) + " ms", ratio(p8d, p8b), 1.5, true);
+    add("W8", "accelerated checkpoint <= baseline", fmt_sig(c8a) + " s vs " + fmt_sig(c8b) + " s", ratio(c8a, c8b), 1.0, true);
     const double m = dmed("accelerated", {"rss_bytes_per_doc"});
-    add("W9", "accelerated memory <= 1.5x raw document bytes (256)", fmt_count(m) + " bytes/document", m / document_bytes, 1.5, true);
+    const double mb = dmed("baseline", {"rss_bytes_per_doc"});
+    const double raw = static_cast<double>(document_bytes + key_bytes);
+    add("W9", "accelerated memory <= 1.3x raw bytes (256-byte document + 16-byte key), both indexes included",
+        fmt_count(m) + " bytes/document", m / raw, 1.3, true);
+    add("W9", "accelerated memory <= baseline", fmt_count(m) + " vs " + fmt_count(mb) + " bytes/document", ratio(m, mb), 1.0, true);
   }
   json::array jt;
   for (const auto& r : rows) {

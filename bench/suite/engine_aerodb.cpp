@@ -106,6 +106,7 @@ class aerodb_engine final : public engine {
     return static_cast<std::int64_t>(db_->metrics().group_commit_fsync_count);
   }
   std::string counters_json() const override {
+    const auto seconds = [](std::chrono::nanoseconds d) { return std::to_string(static_cast<double>(d.count()) / 1e9); };
     const auto m = db_->metrics();
     const auto mem = db_->memory();
     return "{\"group_commit_groups\":" + std::to_string(m.group_commit_groups) +
@@ -118,7 +119,11 @@ class aerodb_engine final : public engine {
            ",\"index_order_fallbacks\":" + std::to_string(m.index_order_fallbacks) +
            ",\"index_candidate_count\":" + std::to_string(m.index_candidate_count) +
            ",\"index_rebuild_count\":" + std::to_string(m.index_rebuild_count) +
-           ",\"index_rebuild_seconds\":" + std::to_string(static_cast<double>(m.index_rebuild_duration.count()) / 1e9) + "}";
+           ",\"index_rebuild_seconds\":" + std::to_string(static_cast<double>(m.index_rebuild_duration.count()) / 1e9) +
+           ",\"recovery_seconds\":" + seconds(db_->recovery().duration) +
+           ",\"recovery_snapshot_seconds\":" + seconds(db_->recovery().snapshot_load) +
+           ",\"recovery_log_seconds\":" + seconds(db_->recovery().log_replay) +
+           ",\"recovery_index_seconds\":" + seconds(db_->recovery().index_build) + "}";
   }
   void close() override { db_.reset(); }
 

@@ -156,4 +156,33 @@ inline std::uint64_t directory_bytes(const std::string& dir) {
   return total;
 }
 
+// W7's read floor: the time to read every file under `dir` once, in 1 MiB reads, right
+// after a recovery read them (so mostly from the page cache, as the recovery found them
+// when it ran second). No engine can recover its files faster than it can read them.
+struct read_floor {
+  double seconds = 0;
+  std::uint64_t bytes = 0;
+};
+
+inline read_floor measure_read_floor(const std::string& dir) {
+  read_floor out;
+  std::vector<char> buf(1 << 20);
+  const auto t0 = std::chrono::steady_clock::now();
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (!it->is_regular_file(ec)) continue;
+    const int fd = ::open(it->path().c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    for (;;) {
+      const ssize_t n = ::read(fd, buf.data(), buf.size());
+      if (n <= 0) break;
+      out.bytes += static_cast<std::uint64_t>(n);
+    }
+    ::close(fd);
+  }
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return out;
+}
+
 }  // namespace bench

@@ -100,6 +100,7 @@ class basic_database {
     std::unique_ptr<basic_database> db(new basic_database(std::move(dir), std::move(options)));
     db->is_snapshot_ = true;
     auto state_lock = db->store_.lock_exclusive();
+    const auto started = std::chrono::steady_clock::now();
     auto loaded = engine::recovery<IndexPolicy>::load_snapshot(
         *db->fs_, db->dir_, db->store_, format::snapshot_manifest_file_name(c), c, db->report_);
     if (!loaded) {
@@ -108,7 +109,11 @@ class basic_database {
                      {{"directory", db->dir_}, {"commit_id", std::to_string(c)}});
       return std::move(loaded).error_value();
     }
+    const auto loaded_at = std::chrono::steady_clock::now();
+    db->report_.snapshot_load = loaded_at - started;
     engine::indexer<IndexPolicy>::rebuild_all(db->store_.catalog(), db->metrics_);
+    db->report_.index_build = std::chrono::steady_clock::now() - loaded_at;
+    db->report_.duration = std::chrono::steady_clock::now() - started;
     db->store_.publish(c);
     db->store_.set_history_floor(c);
     db->report_.checkpoint = c;

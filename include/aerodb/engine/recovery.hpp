@@ -197,6 +197,8 @@ struct recovery {
     commit_id checkpoint_id = 0;
     const std::string checkpoint_path = io::join(dir, std::string(format::checkpoint_file_name));
     AERO_TRY_ASSIGN(bool has_checkpoint, fs.exists(checkpoint_path));
+    using clock = std::chrono::steady_clock;
+    auto phase_start = clock::now();
     if (has_checkpoint) {
       AERO_TRY_ASSIGN(auto f, fs.open(checkpoint_path, io::open_mode::read));
       AERO_TRY_ASSIGN(auto bytes, io::read_all(*f));
@@ -205,14 +207,17 @@ struct recovery {
       AERO_TRY(load_snapshot(fs, dir, store, record.manifest_name, record.commit, report));
       checkpoint_id = record.commit;
     }
+    report.snapshot_load = clock::now() - phase_start;
     store.set_history_floor(checkpoint_id);
     auto progress = [&options](const wal::scan_progress& p) {
       if (options.on_recovery_progress) options.on_recovery_progress({p.bytes_done, p.bytes_total, p.records});
     };
+    phase_start = clock::now();
     AERO_TRY_ASSIGN(wal::scan_result scan,
                     wal::read_wal(fs, dir, checkpoint_id,
                                   [&store](const wal::wal_record& r) { return replay_record(store, r); },
                                   progress));
+    report.log_replay = clock::now() - phase_start;
 
     // R4: discard the torn tail for good before anything is appended after it: a valid
     // record behind it would otherwise turn it into corruption at the next recovery.
@@ -243,7 +248,9 @@ struct recovery {
     }
 
     // R6
+    phase_start = clock::now();
     indexer<IndexPolicy>::rebuild_all(store.catalog(), metrics);
+    report.index_build = clock::now() - phase_start;
     pipeline.set_next_commit(scan.last_commit_id + 1);
     store.publish(scan.last_commit_id);
     report.records_replayed = scan.records_replayed;
