@@ -24,6 +24,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace aerodb::engine {
@@ -63,40 +65,78 @@ struct indexer {
   // Fills an empty index from every live version of the collection.
   static void build(collection_state& c, const std::string& path, index_state& ix,
                     metrics_registry& metrics) {
-    const auto started = std::chrono::steady_clock::now();
-    // Entries go in in index order (key, _id, CommitId): a sorted index then only ever
-    // appends at its end, where inserting in the primary map's order (hash order for the
-    // accelerated index) would land each entry at a random place and shift its block.
-    // The order is only a hint: any order builds the same index.
-    struct pending {
-      scalar key;
-      const mvcc::key_entry* doc;
-      const mvcc::version* v;
-    };
-    std::vector<pending> all;
-    all.reserve(c.keys.size());
-    for (const auto& [id, key] : c.keys)
-      for (const auto& v : key->chain)
-        if (auto k = key_of(v, path)) all.push_back({std::move(*k), key.get(), &v});
-    std::sort(all.begin(), all.end(), [](const pending& a, const pending& b) {
-      if (const auto cmp = a.key <=> b.key; cmp != 0) return cmp < 0;
-      if (const int cmp = a.doc->doc_id.compare(b.doc->doc_id); cmp != 0) return cmp < 0;
-      return a.v->commit < b.v->commit;
-    });
-    for (const auto& p : all) ix.entries.insert(p.key, *p.doc, *p.v);
-    metrics.index_rebuild_count.add();
-    metrics.index_rebuild_duration_ns.add(static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started)
-            .count()));
+    build_together(c, {{&path, &ix}}, metrics);
   }
 
   // Rebuilds every index of every collection from the chains (the end of every open).
   static void rebuild_all(catalog_type& cat, metrics_registry& metrics) {
-    for (auto& [name, c] : cat.collections())
+    for (auto& [name, c] : cat.collections()) {
+      std::vector<std::pair<const std::string*, index_state*>> all;
       for (auto& [path, ix] : c->indexes) {
         ix->entries.clear();
-        build(*c, path, *ix, metrics);
+        all.emplace_back(&path, ix.get());
       }
+      build_together(*c, all, metrics);
+    }
+  }
+
+ private:
+  // Fills empty indexes of one collection from its live versions, as sorted runs. Built
+  // from measurement (perf on a 1M-document open, docs/benchmarks.md): the build is bound
+  // by memory latency, not by work. Walking the chains costs a cache miss per key and per
+  // document, so the walk is done once for all the collection's indexes, each version's
+  // document is read once, and an entry carries its CommitId and schema version, so that
+  // filling the index in key order does not go back to the version (another miss per
+  // entry). Entries go in in index order (key, _id, CommitId): a sorted index then only
+  // appends at its end. The order is only a hint: any order builds the same index.
+  static void build_together(collection_state& c, const std::vector<std::pair<const std::string*, index_state*>>& ixs,
+                             metrics_registry& metrics) {
+    const auto started = std::chrono::steady_clock::now();
+    struct pending {
+      scalar key;
+      const mvcc::key_entry* doc;
+      const mvcc::version* v;
+      commit_id commit;
+      std::uint32_t schema_version;
+    };
+    std::vector<std::vector<pending>> runs(ixs.size());
+    for (auto& run : runs) run.reserve(c.keys.size());
+    for (const auto& [id, key] : c.keys)
+      for (const auto& v : key->chain) {
+        if (v.tombstone()) continue;
+        const document_view doc(v.data.bytes());
+        for (std::size_t i = 0; i < ixs.size(); ++i) {
+          const std::string& path = *ixs[i].first;
+          auto value = path == "_id" ? doc.find("_id") : doc.find_path(path);
+          if (!value) continue;
+          if (auto k = scalar::from_value(*value))
+            runs[i].push_back({std::move(*k), key.get(), &v, v.commit, v.schema_version});
+        }
+      }
+    for (std::size_t i = 0; i < ixs.size(); ++i) {
+      auto& run = runs[i];
+      std::sort(run.begin(), run.end(), [](const pending& a, const pending& b) {
+        if (const auto cmp = a.key <=> b.key; cmp != 0) return cmp < 0;
+        if (const int cmp = a.doc->doc_id.compare(b.doc->doc_id); cmp != 0) return cmp < 0;
+        return a.commit < b.commit;
+      });
+      auto& entries = ixs[i].second->entries;
+      using entries_type = std::remove_cvref_t<decltype(entries)>;
+      constexpr bool takes_values = requires(entries_type& e, const scalar& k, const mvcc::key_entry& d) {
+        e.insert(k, d, commit_id{}, std::uint32_t{});
+      };
+      for (const auto& p : run) {
+        if constexpr (takes_values)
+          entries.insert(p.key, *p.doc, p.commit, p.schema_version);
+        else
+          entries.insert(p.key, *p.doc, *p.v);
+      }
+      std::vector<pending>().swap(run);  // the next index's run has the memory
+      metrics.index_rebuild_count.add();
+    }
+    metrics.index_rebuild_duration_ns.add(static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started)
+            .count()));
   }
 };
 

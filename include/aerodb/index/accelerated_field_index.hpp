@@ -89,6 +89,11 @@ class basic_accelerated_field_index {
   void insert(const scalar& key, const mvcc::key_entry& doc, const mvcc::version& v) {
     add(key, doc, v.commit, v.schema_version);
   }
+  // The same entry from the version's CommitId and schema version, without reading the
+  // version (a rebuild has them at hand; the engine/indexer.hpp comment says why).
+  void insert(const scalar& key, const mvcc::key_entry& doc, commit_id version, std::uint32_t schema_version) {
+    add(key, doc, version, schema_version);
+  }
 
   // Erasing an absent entry is a no-op. Matches by (key, _id, CommitId) like the baseline.
   void erase(const scalar& key, const mvcc::key_entry& doc, const mvcc::version& v) {

@@ -182,10 +182,16 @@ class blocked_sorted_slots {
       insert_block(0, std::move(first), 0);
     }
     const entry_probe probe{key, abbreviate(key), doc.doc_id, version};
-    std::size_t b = first_block_not_before(probe);
-    if (b == blocks_.size()) b = blocks_.size() - 1;  // after every entry: append to the last block
-    std::size_t off = offset_not_before(b, probe);
-    if (off < sizes_[b] && compare(live(b)[off], probe) == 0) return;
+    std::size_t b = blocks_.size() - 1, off = 0;
+    if (sizes_[b] != 0 && compare(last_slot(b), probe) < 0) {
+      // After every entry (a rebuild fills in index order): one comparison, no search.
+      off = sizes_[b];
+    } else {
+      b = first_block_not_before(probe);
+      if (b == blocks_.size()) b = blocks_.size() - 1;  // after every entry: append to the last block
+      off = offset_not_before(b, probe);
+      if (off < sizes_[b] && compare(live(b)[off], probe) == 0) return;
+    }
 
     std::unique_ptr<block> fresh;
     if (sizes_[b] == block_capacity) {

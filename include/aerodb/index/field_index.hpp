@@ -67,6 +67,10 @@ class ordered_field_index {
   void insert(const scalar& key, const mvcc::key_entry& doc, const mvcc::version& v) {
     entries_.insert(entry{key, &doc, v.commit});
   }
+  // The same entry without reading the version (a rebuild has its CommitId at hand).
+  void insert(const scalar& key, const mvcc::key_entry& doc, commit_id version, std::uint32_t /*schema_version*/) {
+    entries_.insert(entries_.end(), entry{key, &doc, version});
+  }
   void erase(const scalar& key, const mvcc::key_entry& doc, const mvcc::version& v) {
     entries_.erase(entry{key, &doc, v.commit});
   }
