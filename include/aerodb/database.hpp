@@ -20,7 +20,8 @@
 //
 // Thread safety: every public member may be called from any number of threads at once.
 // A read_view may be used by one thread at a time; open one per thread. Read views must
-// not outlive the database that made them.
+// not outlive the database that made them; with AERODB_CHECK_LIFETIMES (engine/gc.hpp, on
+// unless NDEBUG) destroying the database while views are open aborts with a message.
 #pragma once
 
 #include <aerodb/document/document.hpp>

@@ -9,7 +9,10 @@
 //
 // Thread safety: one thread at a time per view (a caching policy keeps per-view state);
 // any number of views may be used by different threads at once. A view must not outlive
-// the database that made it.
+// the database that made it: its destructor unregisters it there. With
+// AERODB_CHECK_LIFETIMES (engine/gc.hpp; on unless NDEBUG) a database destroyed while
+// views are open aborts with a message instead. Documents it hands out own their bytes
+// and may outlive both.
 #pragma once
 
 #include <aerodb/engine/gc.hpp>

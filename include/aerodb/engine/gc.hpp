@@ -15,6 +15,10 @@
 // Thread safety: every member may be called from any thread. Lock order: the registry's
 // lock, then the version store's state lock (taken by anything_to_collect). Nothing takes
 // the registry's lock while holding the state lock.
+//
+// Lifetimes: a read view must not outlive the database that made it. The registry is the
+// one place that knows which views are still open when the database goes, so with
+// AERODB_CHECK_LIFETIMES (below) its destructor checks the rule.
 #pragma once
 
 #include <aerodb/engine/indexer.hpp>
@@ -23,15 +27,75 @@
 #include <aerodb/outcomes.hpp>
 
 #include <algorithm>
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
 #include <iterator>
 #include <mutex>
 #include <optional>
 #include <set>
 
+// AERODB_CHECK_LIFETIMES, 0 or 1: whether destroying a database while read views it made
+// are still open aborts with a message. On unless NDEBUG is defined, like assert(); define
+// it to 1 to keep the check in a release build, to 0 to drop it from a debug one. Unlike
+// assert() it decides an inline function (view_registry's destructor), so every
+// translation unit of one program must see the same value.
+#ifndef AERODB_CHECK_LIFETIMES
+#ifdef NDEBUG
+#define AERODB_CHECK_LIFETIMES 0
+#else
+#define AERODB_CHECK_LIFETIMES 1
+#endif
+#endif
+
 namespace aerodb::engine {
+
+namespace detail {
+
+// Kept out of the destructor (never inlined, cold), so the check costs the destructor one
+// comparison. Writes piece by piece to stderr, which is unbuffered, instead of building a
+// string: the program may be in any state.
+[[noreturn, gnu::cold, gnu::noinline]] inline void abort_on_open_views(const std::multiset<commit_id>& open) {
+  const std::size_t n = open.size();
+  const bool one = n == 1;
+  std::fprintf(stderr,
+               "aerodb: a database was destroyed while %zu read view%s it made %s still open "
+               "(bound%s: CommitId%s ",
+               n, one ? "" : "s", one ? "was" : "were", one ? "" : "s", one ? "" : "s");
+  constexpr std::size_t shown = 16;
+  std::size_t i = 0;
+  for (const commit_id bound : open) {
+    if (i == shown) {
+      std::fprintf(stderr, ", and %zu more", n - shown);
+      break;
+    }
+    std::fprintf(stderr, "%s%llu", i == 0 ? "" : ", ", static_cast<unsigned long long>(bound));
+    ++i;
+  }
+  std::fprintf(stderr,
+               "). A read view, and any cursor over it, must not outlive the database that made it: "
+               "destroy them first. Aborting (AERODB_CHECK_LIFETIMES, include/aerodb/engine/gc.hpp).\n");
+  std::abort();
+}
+
+}  // namespace detail
 
 class view_registry {
  public:
+  view_registry() = default;
+  view_registry(const view_registry&) = delete;
+  view_registry& operator=(const view_registry&) = delete;
+#if AERODB_CHECK_LIFETIMES
+  // A view that outlives its database closes itself later on this freed registry: silent
+  // undefined behaviour (in practice an endless loop in the freed multiset, or corrupted
+  // memory), far from its cause. Here, the moment the cause happens, the open views are
+  // still listed, so the count is free. No lock: while the database is being destroyed
+  // nothing may call it, and a view opened concurrently would break the rule anyway.
+  ~view_registry() {
+    if (!active_.empty()) detail::abort_on_open_views(active_);
+  }
+#endif
+
   // Registers a view at the newest published CommitId and returns its bound.
   template <class Store>
   commit_id open_latest(const Store& store) {
