@@ -35,7 +35,9 @@
 #include <aerodb/engine/recovery.hpp>
 #include <aerodb/engine/version_store.hpp>
 #include <aerodb/error.hpp>
+#include <aerodb/format/authority.hpp>
 #include <aerodb/format/wal_format.hpp>
+#include <aerodb/io/durable_file.hpp>
 #include <aerodb/io/file_system.hpp>
 #include <aerodb/io/posix_fs.hpp>
 #include <aerodb/metrics.hpp>
@@ -63,6 +65,12 @@ namespace aerodb {
 
 template <class Database>
 class basic_read_view;
+namespace replication {
+template <class Database>
+class basic_replica;
+template <class Database>
+class primary_feed;
+}  // namespace replication
 
 template <class FsyncPolicy, class VisibilityCachePolicy, class IndexPolicy>
 class basic_database {
@@ -185,6 +193,7 @@ class basic_database {
     if (is_snapshot_) return engine::snapshot_read_only_error();
     // Refused before anything else, as every write is: otherwise a GC with nothing to
     // collect would answer success, and one with something would reserve its floor.
+    if (auto r = check_primary(); !r) return std::move(r).error_value();
     if (!accepts_writes()) return engine::read_only_error();
     const auto serial = collector_.serialize();
     const auto choice = views_.reserve_floor(store_, [this](commit_id floor) {
@@ -202,11 +211,12 @@ class basic_database {
 
   // Writes a persistent snapshot of the newest commit, makes it the checkpoint, and
   // removes the WAL segments it covers (engine/checkpointer.hpp). Readers and writers go
-  // on meanwhile (writers wait only while the image is copied in memory).
+  // on meanwhile (writers wait only while the image is copied in memory). A replica
+  // checkpoints its own copy the same way (it writes no log record).
   result<checkpoint_outcome> checkpoint() {
     if (is_snapshot_) return engine::snapshot_read_only_error();
     const auto serial = checkpointer_.serialize();
-    if (!accepts_writes()) return engine::read_only_error();
+    if (!pipeline_.accepts_writes()) return engine::read_only_error();
     const read_view pin = read();  // holds GC back from the versions being written
     return engine::checkpointer<IndexPolicy>::write(*fs_, dir_, store_, pin.bound(), metrics_);
   }
@@ -359,8 +369,25 @@ class basic_database {
   commit_id oldest_readable() const noexcept { return store_.history_floor(); }
   // True for an instance opened by open_snapshot: it refuses every write.
   bool is_snapshot() const noexcept { return is_snapshot_; }
-  // Whether writes are accepted: false for a snapshot, and after a failed log write.
-  bool accepts_writes() const { return !is_snapshot_ && pipeline_.accepts_writes(); }
+  // Whether writes are accepted: false for a snapshot, a replica or a deposed primary, and
+  // after a failed log write.
+  bool accepts_writes() const {
+    return !is_snapshot_ && role() == format::node_role::primary && pipeline_.accepts_writes();
+  }
+  // The replication role and epoch this directory holds (format/authority.hpp).
+  format::node_role role() const noexcept { return static_cast<format::node_role>(role_.load()); }
+  std::uint64_t epoch() const noexcept { return epoch_.load(); }
+
+  // Records, durably, that a primary of a newer epoch exists: from now on this instance
+  // (and the directory, at every later open) refuses writes with
+  // AERO_REPLICATION_STALE_EPOCH; it can only be re-bootstrapped as a replica. A no-op
+  // unless `newer_epoch` is above this store's epoch. docs/replication.md §6.
+  result<void> fence(std::uint64_t newer_epoch) {
+    std::lock_guard lock(authority_mu_);
+    if (newer_epoch <= epoch_.load() || role() != format::node_role::primary) return ok();
+    AERO_TRY(write_authority({format::node_role::deposed, newer_epoch}));
+    return ok();
+  }
   // Versions held in memory and the bytes of their documents.
   memory_stats memory() const noexcept { return store_.memory(); }
   const recovery_report& recovery() const noexcept { return report_; }
@@ -371,6 +398,11 @@ class basic_database {
   metrics_snapshot metrics() const noexcept { return metrics_.snapshot(); }
 
  private:
+  template <class>
+  friend class replication::basic_replica;
+  template <class>
+  friend class replication::primary_feed;
+
   basic_database(std::string dir, open_options options)
       : dir_(std::move(dir)),
         options_(std::move(options)),
@@ -420,7 +452,62 @@ class basic_database {
 
   result<commit_id> submit(engine::commit_request& req) {
     if (is_snapshot_) return engine::snapshot_read_only_error();
+    AERO_TRY(check_primary());
     return pipeline_.submit(req);
+  }
+
+  result<void> check_primary() const {
+    switch (role()) {
+      case format::node_role::primary:
+        return ok();
+      case format::node_role::replica:
+        return error(errc::replication_not_primary,
+                     "this store is a replica: it takes only what its primary ships; write to the primary, or "
+                     "promote this replica",
+                     {{"directory", dir_}, {"epoch", std::to_string(epoch())}});
+      case format::node_role::deposed:
+        return error(errc::replication_stale_epoch,
+                     "this store was a primary, and a primary of a newer epoch exists: it refuses writes for good; "
+                     "re-bootstrap it as a replica of the current primary",
+                     {{"directory", dir_}, {"newer_epoch", std::to_string(epoch())}});
+    }
+    return ok();
+  }
+
+  // Replaces AUTHORITY durably, then takes its values. REQUIRES: authority_mu_ held, or
+  // the instance not shared yet.
+  result<void> write_authority(const format::authority& a) {
+    const auto bytes = format::encode_authority(a);
+    AERO_TRY(io::write_file_durably(*fs_, dir_, std::string(format::authority_file_name), bytes));
+    AERO_TRY(fs_->sync_dir(dir_));
+    epoch_.store(a.epoch);
+    role_.store(static_cast<std::uint32_t>(a.role));
+    return ok();
+  }
+
+  // Reads AUTHORITY (none: a primary of epoch 0) and reconciles it with the role asked
+  // for. REQUIRES: the directory's lock held; the instance not shared.
+  result<void> load_authority() {
+    const std::string path = io::join(dir_, std::string(format::authority_file_name));
+    AERO_TRY_ASSIGN(const bool there, fs_->exists(path));
+    format::authority a;
+    if (there) {
+      AERO_TRY_ASSIGN(auto f, fs_->open(path, io::open_mode::read));
+      AERO_TRY_ASSIGN(auto bytes, io::read_all(*f));
+      AERO_TRY_ASSIGN(a, format::decode_authority(bytes));
+    }
+    epoch_.store(a.epoch);
+    role_.store(static_cast<std::uint32_t>(a.role));
+    if (options_.role == open_role::replica) {
+      if (a.role != format::node_role::replica) AERO_TRY(write_authority({format::node_role::replica, a.epoch}));
+      return ok();
+    }
+    if (a.role == format::node_role::replica)
+      return error(errc::replication_not_primary,
+                   "this directory holds a replica; open it as a replica (replication::basic_replica), or "
+                   "promote it to make it a primary",
+                   {{"directory", dir_}, {"epoch", std::to_string(a.epoch)}});
+    return ok();
   }
 
   // R1 (engine/recovery.hpp): the directory and its lock; then R2-R6.
@@ -449,6 +536,7 @@ class basic_database {
       return e;
     }
     lock_ = std::move(*lock);
+    AERO_TRY(load_authority());
     return engine::recovery<IndexPolicy>::run(*fs_, dir_, options_, store_, pipeline_, metrics_, report_,
                                               started);
   }
@@ -464,6 +552,11 @@ class basic_database {
   recovery_report report_;
   mutable metrics_registry metrics_;
   bool is_snapshot_ = false;  // an instance opened by open_snapshot
+  // The authority marker's values (format/authority.hpp); changed by fence() and a
+  // replica's promotion, under authority_mu_, after the marker is durable.
+  std::atomic<std::uint32_t> role_{static_cast<std::uint32_t>(format::node_role::primary)};
+  std::atomic<std::uint64_t> epoch_{0};
+  std::mutex authority_mu_;
   pipeline_type pipeline_;  // after store_ and metrics_, which it is given
   // The automatic checkpoint and GC (maintain()).
   std::atomic<bool> maintaining_{false};

@@ -79,6 +79,18 @@ enum class severity : std::uint8_t {
   X(checkpoint_snapshot_missing, "AERO_CHECKPOINT_SNAPSHOT_MISSING", fatal)          \
   X(checkpoint_failed, "AERO_CHECKPOINT_FAILED", error)                              \
   X(data_corruption, "AERO_DATA_CORRUPTION", fatal)                                  \
+  X(replication_not_primary, "AERO_REPLICATION_NOT_PRIMARY", reject)                \
+  X(replication_halted, "AERO_REPLICATION_HALTED", error)                            \
+  X(replication_read_ahead, "AERO_REPLICATION_READ_AHEAD", reject)                   \
+  X(replication_gap, "AERO_REPLICATION_GAP", fatal)                                  \
+  X(replication_divergence, "AERO_REPLICATION_DIVERGENCE", fatal)                    \
+  X(replication_record_corrupt, "AERO_REPLICATION_RECORD_CORRUPT", fatal)            \
+  X(replication_protocol, "AERO_REPLICATION_PROTOCOL", error)                        \
+  X(replication_snapshot_needed, "AERO_REPLICATION_SNAPSHOT_NEEDED", error)          \
+  X(replication_disconnected, "AERO_REPLICATION_DISCONNECTED", error)                \
+  X(replication_stale_epoch, "AERO_REPLICATION_STALE_EPOCH", fatal)                  \
+  X(replication_auth_failed, "AERO_REPLICATION_AUTH_FAILED", error)                 \
+  X(authority_corruption, "AERO_AUTHORITY_CORRUPTION", fatal)                      \
   X(internal_bug, "AERO_INTERNAL_BUG", bug)
 
 enum class errc : std::uint16_t {

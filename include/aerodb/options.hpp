@@ -31,6 +31,12 @@ inline constexpr std::size_t max_schema_definition_bytes = 1u << 20;
 // A field path (an index's, a query's) may not be longer than this.
 inline constexpr std::size_t max_field_path_bytes = 1024;
 
+// Which replication role an open asks for (docs/replication.md §6). A primary takes
+// writes; a replica (opened through replication::basic_replica) takes only what its
+// primary ships. The directory remembers its role (format/authority.hpp): a replica's
+// directory is refused to a primary open, and becomes a primary only by promotion.
+enum class open_role : std::uint8_t { primary, replica };
+
 struct open_options {
   // The file system every file operation goes through; null means POSIX.
   std::shared_ptr<io::file_system> fs;
@@ -63,6 +69,8 @@ struct open_options {
   // acknowledged write crossed it runs gc() before that write returns. GC stays a logged
   // commit and frees only what no open read view can see.
   std::uint64_t gc_after_superseded_versions = 0;
+  // primary (the default) or replica; see open_role.
+  open_role role = open_role::primary;
   // Called during recovery after every segment and every 4096 records.
   std::function<void(const recovery_progress&)> on_recovery_progress;
 };

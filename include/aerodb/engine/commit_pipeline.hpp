@@ -93,6 +93,47 @@ class commit_pipeline {
     return writer_.stats();
   }
 
+  // A replica's commit of a record its primary shipped (docs/replication.md §2): the same
+  // bytes appended where the primary's log holds them (`segment`: the record starts that
+  // segment, as wal_writer::append_replicated says), made durable, then applied by
+  // `apply(store)` (recovery's replay of one record) under the state lock, and published.
+  // A failed append, fsync or apply is fatal, as for a local commit: nothing later is
+  // accepted, and a reopen decides from the log what survived.
+  // REQUIRES: the store takes no local writes (a replica refuses them); the record's
+  // bytes verified; `commit` is the next CommitId.
+  template <class Apply>
+  result<void> commit_replicated(std::span<const std::byte> framed, commit_id commit,
+                                 const std::optional<std::pair<std::uint64_t, commit_id>>& segment, Apply&& apply) {
+    std::lock_guard wlock(writer_mu_);
+    if (writer_.failed()) return read_only_error();
+    if (commit != next_commit_)
+      return error(errc::replication_gap, "a replicated record does not follow the last one applied",
+                   {{"expected", std::to_string(next_commit_)}, {"commit_id", std::to_string(commit)}});
+    const auto before = writer_.stats();
+    if (auto r = writer_.append_replicated(framed, commit, segment); !r) return r;
+    if (auto r = writer_.sync(); !r) return r;
+    const auto after = writer_.stats();
+    metrics_.wal_bytes.add(after.bytes_appended - before.bytes_appended);
+    metrics_.wal_records.add(1);
+    metrics_.wal_write_calls.add(after.write_calls - before.write_calls);
+    metrics_.group_commit_fsync_count.add(after.syncs - before.syncs);
+    next_commit_ = commit + 1;
+    try {
+      auto lock = store_.lock_exclusive();
+      if (auto r = apply(store_); !r) {
+        writer_.refuse_further_writes();
+        return r;
+      }
+    } catch (const std::bad_alloc&) {
+      writer_.refuse_further_writes();
+      return error(errc::storage_read_only,
+                   "out of memory while applying a replicated record; this instance accepts no more "
+                   "records (reopen to recover)");
+    }
+    store_.publish(commit);
+    return ok();
+  }
+
   // ---- set up by recovery, before the pipeline is shared
 
   result<void> resume(std::uint64_t seq, const std::string& segment, std::uint64_t valid_end) {

@@ -145,6 +145,16 @@ class view_registry {
     return {floor, true};
   }
 
+  // A replica applying its primary's GC record at `wanted`: the floor its own open views
+  // allow (the oldest one's bound, if lower), reserved as reserve_floor does, so the GC
+  // changes no open view's answers (docs/replication.md §5).
+  commit_id clamp_floor(commit_id wanted) {
+    std::lock_guard lock(mu_);
+    const commit_id floor = active_.empty() ? wanted : std::min(wanted, *active_.begin());
+    reserved_floor_ = std::max(reserved_floor_, floor);
+    return floor;
+  }
+
  private:
   mutable std::mutex mu_;
   std::multiset<commit_id> active_;  // guarded by mu_

@@ -131,9 +131,18 @@ struct recovery {
     return in_file(format::read_snapshot_data(data, v), data_name);
   }
 
+  // What a replica adds when it applies a shipped record to a store that serves (docs/
+  // replication.md §2): index entries follow each version at once, as W8 does on the
+  // primary (recovery builds them all at R6 instead), and a GC record frees only what the
+  // replica's open views allow (`gc_floor`, at most the record's floor).
+  struct live_apply {
+    metrics_registry* metrics = nullptr;
+    commit_id gc_floor = 0;
+  };
+
   // R3: applies one log record; full-state records make this idempotent.
   // REQUIRES: the state lock held exclusively.
-  static result<void> replay_record(store_type& store, const wal::wal_record& r) {
+  static result<void> replay_record(store_type& store, const wal::wal_record& r, const live_apply* live = nullptr) {
     auto corrupt = [&](std::string why) {
       return error(errc::wal_corruption, "a checksummed log record cannot be applied: " + why,
                    {{"segment", *r.segment}, {"offset", std::to_string(r.offset)},
@@ -158,12 +167,18 @@ struct recovery {
       case format::record_type::index_create: {
         auto ix = format::decode_index_create(r.payload);
         if (!ix) return corrupt("bad index record");
-        return apply(std::move(*ix));  // entries are built once replay is done (R6)
+        const std::string collection = ix->collection, path = ix->path;
+        AERO_TRY(apply(std::move(*ix)));  // at recovery, entries are built once replay is done (R6)
+        if (live) {
+          auto& c = *store.catalog().find_collection(collection);
+          indexer<IndexPolicy>::build(c, path, *c.indexes.find(path)->second, *live->metrics);
+        }
+        return ok();
       }
       case format::record_type::gc: {
         auto floor = format::decode_gc(r.payload);
         if (!floor || *floor >= r.commit) return corrupt("bad gc record");
-        collector<IndexPolicy>::collect(store, *floor);
+        collector<IndexPolicy>::collect(store, live ? std::min(live->gc_floor, *floor) : *floor);
         return ok();
       }
       case format::record_type::write_batch: {
@@ -180,6 +195,8 @@ struct recovery {
             buf = doc->buffer();
           }
           store.link(*c, op.doc_id, r.commit, op.kind, op.schema_version, std::move(buf));
+          if (live && op.kind != format::write_kind::remove)
+            indexer<IndexPolicy>::index_commit(*c, *c->find_key(op.doc_id), r.commit);
         }
         return ok();
       }

@@ -28,6 +28,7 @@
 #include <aerodb/outcomes.hpp>
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -107,7 +108,31 @@ class version_store {
 
   // The newest CommitId read views may see (W9).
   commit_id published() const noexcept { return published_.load(std::memory_order_acquire); }
-  void publish(commit_id c) noexcept { published_.store(c, std::memory_order_release); }
+  void publish(commit_id c) noexcept {
+    published_.store(c, std::memory_order_release);
+    // One load when nobody waits (every commit pays it): only a replication feed does.
+    if (publish_waiters_.load(std::memory_order_seq_cst) != 0) {
+      { std::lock_guard lock(publish_mu_); }
+      publish_cv_.notify_all();
+    }
+  }
+  // Blocks until the published CommitId passes `c` or `stop()` holds (checked whenever
+  // wake_publish_waiters() is called); returns the published CommitId. For the replication
+  // feed, which ships records as they are published, with no polling.
+  template <class Stop>
+  commit_id wait_published_beyond(commit_id c, Stop&& stop) const {
+    publish_waiters_.fetch_add(1, std::memory_order_seq_cst);
+    {
+      std::unique_lock lock(publish_mu_);
+      publish_cv_.wait(lock, [&] { return published() > c || stop(); });
+    }
+    publish_waiters_.fetch_sub(1, std::memory_order_seq_cst);
+    return published();
+  }
+  void wake_publish_waiters() const {
+    { std::lock_guard lock(publish_mu_); }
+    publish_cv_.notify_all();
+  }
 
   commit_id history_floor() const noexcept { return history_floor_.load(std::memory_order_acquire); }
   // Recovery and snapshot opens set the floor to the boundary they start from.
@@ -125,6 +150,10 @@ class version_store {
   mutable std::shared_mutex mu_;
   catalog_type catalog_;  // guarded by mu_
   std::atomic<commit_id> published_{0};
+  // Threads blocked in wait_published_beyond.
+  mutable std::atomic<int> publish_waiters_{0};
+  mutable std::mutex publish_mu_;
+  mutable std::condition_variable publish_cv_;
   std::atomic<commit_id> history_floor_{0};
   std::atomic<std::uint64_t> versions_{0};
   std::atomic<std::uint64_t> payload_bytes_{0};

@@ -33,7 +33,10 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace aerodb::wal {
@@ -109,6 +112,28 @@ class wal_writer {
     }
     if (auto r = write_chunk(framed.subspan(chunk_begin)); !r) return r;
     stats_.records_appended += records.size();
+    return ok();
+  }
+
+  // A replica's append (docs/replication.md §2): the record goes where the primary put it,
+  // not where this writer's own segment size would. With `segment` it starts that
+  // segment, which must be the one after the active segment (or the first), starting at
+  // `commit`; without, it goes into the active segment whatever its size. The caller
+  // checked the record's bytes.
+  result<void> append_replicated(std::span<const std::byte> framed, commit_id commit,
+                                 const std::optional<std::pair<std::uint64_t, commit_id>>& segment) {
+    if (failed_) return refused();
+    if (segment) {
+      if (unsynced_) {
+        if (auto r = sync(); !r) return r;
+      }
+      seq_ = segment->first - 1;
+      if (auto r = start_segment(commit); !r) return fail(std::move(r).error_value());
+    } else if (!file_) {
+      return error(errc::internal_bug, "a replicated record arrived before its segment");
+    }
+    if (auto r = write_chunk(framed); !r) return r;
+    ++stats_.records_appended;
     return ok();
   }
 
