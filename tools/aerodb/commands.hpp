@@ -106,9 +106,14 @@ inline result<directory_copy> copy_directory(const std::string& dir) {
 
 // Opens the copy with the baseline engine: every engine recovers the same state from the
 // same files, and the baseline builds the least in memory.
+// A replica's directory (docs/replication.md) opens in its own role: the copy is only
+// read, and the role changes nothing of what recovery finds.
 inline result<std::unique_ptr<database>> open_copy(const directory_copy& copy) {
   open_options options;
   options.fs = copy.fs;
+  auto db = database::open(copy_dir, options);
+  if (db || db.code() != errc::replication_not_primary) return db;
+  options.role = open_role::replica;
   return database::open(copy_dir, options);
 }
 

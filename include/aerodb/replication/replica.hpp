@@ -1,0 +1,327 @@
+// basic_replica: a store that follows a primary (SPEC_DIGEST §9, docs/replication.md).
+//
+// Owns: a database opened in the replica role (its directory's AUTHORITY says so, so no
+// primary open can take it and write), the replica's state (active or halted, and why),
+// and what the handshake needs: the epoch followed, the newest record's CommitId and
+// payload checksum, and the segment the log is in.
+//
+// What it does with a record the primary ships: checks its framing and checksums, that
+// it is the next CommitId and where it goes in the segment layout; appends the same bytes
+// to its own log and fsyncs (commit_pipeline::commit_replicated); applies it through
+// recovery's replay of one record (the path every open uses), with index entries kept up
+// as it goes; publishes it; and only then acknowledges it. Anything else (a gap, a
+// duplicate, a checksum that fails, a layout or handshake that disagrees) halts it:
+// nothing of the offending record is stored or applied, reads and records are refused,
+// and the reason stays in status() until an operator acts (resume(), or a new
+// bootstrap). A halt is never cleared by the replica itself.
+//
+// Reads: only while active, and only at bounds at or below the applied CommitId, which
+// is the durable one (a record is applied after its fsync). A GC record applied while a
+// replica view below its floor is open frees only what that view cannot see
+// (view_registry::clamp_floor); the rest is freed by the next GC record, or at the next
+// open, whose replay frees it all, as on the primary.
+//
+// Thread safety: on_message() from one thread at a time (the follower); reads, status()
+// and resume() from any thread.
+#pragma once
+
+#include <aerodb/database.hpp>
+#include <aerodb/error.hpp>
+#include <aerodb/format/authority.hpp>
+#include <aerodb/format/wal_format.hpp>
+#include <aerodb/options.hpp>
+#include <aerodb/replication/log_source.hpp>
+#include <aerodb/replication/wire.hpp>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace aerodb::replication {
+
+enum class replica_state : std::uint8_t { active, halted };
+
+inline std::string_view to_string(replica_state s) { return s == replica_state::active ? "active" : "halted"; }
+
+struct replica_status {
+  replica_state state = replica_state::active;
+  commit_id applied = 0;                // every record up to it is durable and applied
+  std::uint64_t epoch = 0;              // the primary epoch followed
+  std::uint64_t records_applied = 0;    // by this instance
+  std::optional<error> halt_reason = std::nullopt;
+};
+
+template <class Database>
+class basic_replica {
+ public:
+  using database_type = Database;
+  using read_view = typename Database::read_view;
+
+  // Opens (creating if needed) `dir` as a replica: recovery runs as for any open, and the
+  // directory is marked a replica from now on.
+  static result<std::unique_ptr<basic_replica>> open(std::string dir, open_options options = {}) {
+    options.role = open_role::replica;
+    AERO_TRY_ASSIGN(auto db, Database::open(std::move(dir), std::move(options)));
+    std::unique_ptr<basic_replica> r(new basic_replica(std::move(db)));
+    AERO_TRY(r->load_log_position());
+    return r;
+  }
+
+  basic_replica(const basic_replica&) = delete;
+  basic_replica& operator=(const basic_replica&) = delete;
+
+  // ---- reads ----------------------------------------------------------------------------
+
+  // A view at the applied CommitId; AERO_REPLICATION_HALTED while halted.
+  result<read_view> read() const {
+    AERO_TRY(check_active());
+    return db_->read();
+  }
+
+  // A view at `bound`; AERO_REPLICATION_READ_AHEAD above the applied CommitId (this
+  // replica has not made it durable yet), AERO_REPLICATION_HALTED while halted.
+  result<read_view> read_at(commit_id bound) const {
+    AERO_TRY(check_active());
+    const commit_id applied = db_->last_commit_id();
+    if (bound > applied)
+      return error(errc::replication_read_ahead,
+                   "this replica has not applied that CommitId yet; read at or below the applied one",
+                   {{"bound", std::to_string(bound)}, {"applied", std::to_string(applied)}});
+    return db_->read_at(bound);
+  }
+
+  // ---- state ----------------------------------------------------------------------------
+
+  replica_status status() const {
+    std::lock_guard lock(mu_);
+    return replica_status{halted_ ? replica_state::halted : replica_state::active, db_->last_commit_id(),
+                          db_->epoch(), records_applied_, halt_reason_};
+  }
+  commit_id applied() const noexcept { return db_->last_commit_id(); }
+  bool halted() const {
+    std::lock_guard lock(mu_);
+    return halted_;
+  }
+
+  // An operator's decision after a halt (docs/replication.md §7): the replica goes back
+  // to active, with the state it had; the next handshake checks everything again. Refused
+  // when the log itself cannot take more records (a failed fsync: reopen instead).
+  result<void> resume() {
+    if (!db_->pipeline_.accepts_writes())
+      return error(errc::storage_read_only,
+                   "this replica's log failed; reopen the directory instead of resuming");
+    std::lock_guard lock(mu_);
+    halted_ = false;
+    halt_reason_.reset();
+    return ok();
+  }
+
+  metrics_snapshot metrics() const noexcept { return db_->metrics_.snapshot(); }
+  const recovery_report& recovery() const noexcept { return db_->recovery(); }
+  memory_stats memory() const noexcept { return db_->memory(); }
+  const std::string& directory() const noexcept { return db_->directory(); }
+
+  // A replica's own checkpoint (it bounds the replica's log; it writes no log record).
+  result<checkpoint_outcome> checkpoint() { return db_->checkpoint(); }
+
+  // ---- the protocol ---------------------------------------------------------------------
+
+  // The handshake's first message: what this replica holds.
+  hello make_hello() const {
+    std::lock_guard lock(mu_);
+    return hello{db_->epoch(), db_->last_commit_id(), last_payload_crc_};
+  }
+
+  // Handles one message from the primary. Returns the reply to send (an ack once a record
+  // is durable and applied), or the error that halted this replica (send it back as a
+  // refuse frame, and close the connection).
+  result<std::optional<message>> on_message(const message& m) {
+    if (auto r = check_active(); !r) return std::move(r).error_value();
+    if (const auto* w = std::get_if<welcome>(&m)) return on_welcome(*w);
+    if (const auto* s = std::get_if<segment_start>(&m)) {
+      pending_segment_ = *s;
+      return std::optional<message>();
+    }
+    if (const auto* rec = std::get_if<record_frame>(&m)) return on_record(rec->framed);
+    if (const auto* f = std::get_if<refuse>(&m))
+      return halt(error(f->code, "the primary refused this replica: " + f->text));
+    return halt(error(errc::replication_protocol, "the primary sent a message only a replica sends"));
+  }
+
+  // Halts this replica for `e` (a transport's own failure does not: a disconnect leaves
+  // it active, and it resumes with the next handshake).
+  error halt(error e) {
+    std::lock_guard lock(mu_);
+    if (!halted_) {
+      halted_ = true;
+      halt_reason_ = e;
+    }
+    return e;
+  }
+
+  // ---- promotion --------------------------------------------------------------------------
+
+  // Makes this replica the primary of the next epoch (docs/replication.md §6): the
+  // AUTHORITY marker says so durably first, then the database takes writes from the next
+  // CommitId. Views of the replica may stay open: they are views of the same database.
+  static result<std::unique_ptr<Database>> promote(std::unique_ptr<basic_replica> r) {
+    Database& db = *r->db_;
+    {
+      std::lock_guard lock(db.authority_mu_);
+      AERO_TRY(db.write_authority({format::node_role::primary, db.epoch() + 1}));
+    }
+    return std::move(r->db_);
+  }
+
+ private:
+  explicit basic_replica(std::unique_ptr<Database> db) : db_(std::move(db)) {}
+
+  result<void> check_active() const {
+    std::lock_guard lock(mu_);
+    if (!halted_) return ok();
+    auto e = error(errc::replication_halted, "this replica is halted; see its status for the reason",
+                   {{"directory", db_->directory()}});
+    if (halt_reason_) e = std::move(e).with("reason", halt_reason_->to_string());
+    return e;
+  }
+
+  // The newest record's checksum and the segment it is in, for the handshake and the
+  // layout checks.
+  result<void> load_log_position() {
+    // The segment the log appends to: the newest one (recovery resumed it).
+    AERO_TRY_ASSIGN(auto names, db_->fs_->list_dir(db_->dir_));
+    for (const auto& n : names)
+      if (auto seq = format::parse_segment_file_name(n); seq && *seq > active_seq_) active_seq_ = *seq;
+    if (active_seq_) {
+      AERO_TRY_ASSIGN(auto f, db_->fs_->open(io::join(db_->dir_, format::segment_file_name(active_seq_)),
+                                             io::open_mode::read));
+      std::array<std::byte, format::segment_header_size> hb{};
+      AERO_TRY_ASSIGN(std::size_t got, f->read_at(0, hb));
+      const auto decoded = format::decode_segment_header(std::span(hb).first(got));
+      if (decoded.status != format::header_status::valid)
+        return error(errc::wal_corruption, "the replica's newest segment header does not verify",
+                     {{"segment", format::segment_file_name(active_seq_)}});
+      active_first_ = decoded.header.first_commit_id;
+    }
+    const commit_id last = db_->last_commit_id();
+    last_payload_crc_ = 0;
+    if (last == 0) return ok();
+    log_source source(*db_->fs_, db_->dir_);
+    auto read = source.read(last, last, 1, [this](const shipped_record& rec) -> result<void> {
+      last_payload_crc_ = rec.payload_crc;
+      return ok();
+    });
+    // No segment holds the newest record when the replica's own checkpoint covered it and
+    // a crash left the segment after it empty: the handshake then names no checksum, the
+    // primary's check fails, and the replica halts (the safe side of an ambiguity).
+    if (!read && read.code() != errc::replication_snapshot_needed) return std::move(read).error_value();
+    return ok();
+  }
+
+  result<std::optional<message>> on_welcome(const welcome& w) {
+    if (w.epoch < db_->epoch())
+      return halt(error(errc::replication_stale_epoch,
+                        "the primary leads an older epoch than this replica follows; it was deposed",
+                        {{"primary_epoch", std::to_string(w.epoch)}, {"followed_epoch", std::to_string(db_->epoch())}}));
+    if (w.durable < db_->last_commit_id())
+      return halt(error(errc::replication_divergence, "this replica holds records the primary does not",
+                        {{"primary_durable", std::to_string(w.durable)},
+                         {"applied", std::to_string(db_->last_commit_id())}}));
+    if (w.epoch > db_->epoch()) {
+      std::lock_guard lock(db_->authority_mu_);
+      if (auto r = db_->write_authority({format::node_role::replica, w.epoch}); !r) return halt(r.error_value());
+    }
+    pending_segment_.reset();
+    return std::optional<message>();
+  }
+
+  result<std::optional<message>> on_record(std::span<const std::byte> framed) {
+    using namespace format;
+    const commit_id applied = db_->last_commit_id();
+    auto corrupt = [&](const char* why, commit_id c) {
+      return halt(error(errc::replication_record_corrupt,
+                        std::string("a shipped record does not verify: ") + why + "; nothing of it was stored",
+                        {{"commit_id", std::to_string(c)}, {"applied", std::to_string(applied)}}));
+    };
+    if (framed.size() <= record_header_size) return corrupt("shorter than a record", 0);
+    const auto h = decode_record_header(framed.data());
+    if (!h.header_crc_ok || !h.framing_ok || !known_record_type(h.type)) return corrupt("bad record header", h.commit);
+    if (h.payload_length != framed.size() - record_header_size) return corrupt("length disagrees with the frame", h.commit);
+    const auto payload = framed.subspan(record_header_size);
+    if (crc32c::value(payload) != h.payload_crc || payload.back() != record_end_marker)
+      return corrupt("payload checksum mismatch", h.commit);
+    if (h.commit != applied + 1)
+      return halt(error(errc::replication_gap,
+                        h.commit <= applied ? "a shipped record was already applied (duplicated or reordered)"
+                                            : "a shipped record skips CommitIds (a gap)",
+                        {{"commit_id", std::to_string(h.commit)}, {"expected", std::to_string(applied + 1)}}));
+
+    // Where it goes: the segment the primary's log holds it in.
+    std::optional<std::pair<std::uint64_t, commit_id>> new_segment;
+    if (pending_segment_) {
+      const segment_start s = *pending_segment_;
+      if (s.seq == active_seq_ && s.first_commit == active_first_) {
+        // the segment being appended to: nothing to start
+      } else if (s.first_commit == h.commit && (active_seq_ == 0 || s.seq == active_seq_ + 1)) {
+        new_segment.emplace(s.seq, s.first_commit);
+      } else {
+        return halt(error(errc::replication_divergence,
+                          "the primary holds this record in a segment this replica's log does not match",
+                          {{"segment", std::to_string(s.seq)}, {"first_commit", std::to_string(s.first_commit)},
+                           {"active_segment", std::to_string(active_seq_)},
+                           {"active_first_commit", std::to_string(active_first_)}}));
+      }
+      pending_segment_.reset();
+    } else if (active_seq_ == 0) {
+      return halt(error(errc::replication_protocol, "a record arrived before the segment it belongs to"));
+    }
+
+    // The plain body, for the replay and for a GC record's floor.
+    std::vector<std::byte> body(payload.begin(), payload.end() - 1);
+    complement(body);
+    const auto type = static_cast<record_type>(h.type);
+    typename engine::recovery<typename Database::index_policy>::live_apply live;
+    live.metrics = &db_->metrics_;
+    live.gc_floor = 0;
+    if (type == record_type::gc) {
+      auto floor = decode_gc(body);
+      if (!floor || *floor >= h.commit) return corrupt("bad gc record", h.commit);
+      // Before the state lock: the registry's lock comes first (engine/gc.hpp).
+      live.gc_floor = db_->views_.clamp_floor(*floor);
+    }
+    const std::string segment_name = segment_file_name(new_segment ? new_segment->first : active_seq_);
+    wal::wal_record rec{type, h.commit, body, &segment_name, 0};
+    auto applied_now = db_->pipeline_.commit_replicated(framed, h.commit, new_segment, [&](auto& store) {
+      return engine::recovery<typename Database::index_policy>::replay_record(store, rec, &live);
+    });
+    if (!applied_now) return halt(std::move(applied_now).error_value());
+    {
+      std::lock_guard lock(mu_);
+      last_payload_crc_ = h.payload_crc;
+      ++records_applied_;
+      if (new_segment) {
+        active_seq_ = new_segment->first;
+        active_first_ = new_segment->second;
+      }
+    }
+    return std::optional<message>(ack{h.commit});
+  }
+
+  std::unique_ptr<Database> db_;
+  mutable std::mutex mu_;  // guards halted_, halt_reason_, last_payload_crc_, records_applied_
+  bool halted_ = false;
+  std::optional<error> halt_reason_;
+  std::uint32_t last_payload_crc_ = 0;
+  std::uint64_t records_applied_ = 0;
+  // The follower's own (one thread): the segment frame before the next record, and the
+  // segment the replica's log is appending to (0: none).
+  std::optional<segment_start> pending_segment_;
+  std::uint64_t active_seq_ = 0;
+  commit_id active_first_ = 0;
+};
+
+}  // namespace aerodb::replication

@@ -1,0 +1,570 @@
+// Replication (replication/*.hpp, docs/replication.md), over the in-process transport:
+//   - the wire format round-trips, and a damaged frame is refused, never read as another
+//     message;
+//   - a replica following a primary under several writers ends with the primary's log
+//     files byte for byte, and at sampled CommitIds answers reads and queries as the
+//     primary does at the same CommitId; for every pair of baseline and accelerated
+//     engines on the two sides;
+//   - a record damaged in transit, a gap, a duplicate, and a handshake that shows
+//     divergence each halt the replica with its state and its files unchanged, and reads
+//     are refused while it is halted; reads above the applied CommitId are refused;
+//   - a replica's directory refuses a primary open; a restarted replica (after a crash
+//     of its disk) catches up with no gap and no duplicate;
+//   - a GC record that arrives while a replica view below its floor is open does not
+//     change that view's answers;
+//   - promotion: the replica becomes the primary of the next epoch, durably; the old
+//     primary, told of the newer epoch by a replica's handshake, refuses writes for good.
+#include "support/common.hpp"
+
+#include <aerodb/replication.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <random>
+#include <thread>
+
+using namespace aerodb;
+using namespace aerodb_test;
+namespace repl = aerodb::replication;
+
+namespace {
+
+template <class P, class R>
+struct sides {
+  using primary = P;
+  using replica = R;
+};
+using base_base = sides<aerodb::database, aerodb::database>;
+using base_accel = sides<aerodb::database, aerodb::accelerated_database>;
+using accel_base = sides<aerodb::accelerated_database, aerodb::database>;
+using accel_accel = sides<aerodb::accelerated_database, aerodb::accelerated_database>;
+
+const char* rec_schema = R"({"id":"rec","version":1,"fields":{
+  "_id":{"type":"string","required":true},
+  "n":{"type":"int"},
+  "s":{"type":"string","required":true}}})";
+
+open_options small_segments(std::shared_ptr<io::file_system> fs) {
+  open_options o;
+  o.fs = std::move(fs);
+  o.wal_segment_bytes = 4096;  // many segments, so their layout is exercised
+  o.wal_preallocate_bytes = 1024;
+  return o;
+}
+
+template <class Db>
+void setup(Db& db) {
+  REQUIRE(db.register_schema(rec_schema));
+  REQUIRE(db.create_collection("recs", "rec"));
+  REQUIRE(db.create_index("recs", "n"));
+}
+
+std::string doc(int i, int n, int s) {
+  return R"({"_id":"d)" + std::to_string(i) + R"(","n":)" + std::to_string(n) + R"(,"s":"s)" + std::to_string(s) +
+         "\"}";
+}
+
+// Inserts, updates and removes on a small universe of keys (keys from `first`: writers
+// running at once use their own keys, so each one's update finds what it inserted).
+template <class Db>
+void churn(Db& db, std::uint32_t seed, int rounds, int first = 0) {
+  std::mt19937 rng(seed);
+  for (int r = 0; r < rounds; ++r) {
+    const int i = first + static_cast<int>(rng() % 60);
+    write_batch b;
+    switch (rng() % 4) {
+      case 0:
+        b.remove("recs", "d" + std::to_string(i));
+        break;
+      default:
+        b.insert("recs", 1, doc(i, static_cast<int>(rng() % 50), static_cast<int>(rng() % 5)));
+        break;
+    }
+    auto got = db.commit(b);
+    if (!got && got.code() == errc::document_exists) {
+      write_batch u;
+      u.update("recs", "d" + std::to_string(i), 1, doc(i, static_cast<int>(rng() % 50), static_cast<int>(rng() % 5)));
+      got = db.commit(u);
+    }
+    REQUIRE(got);
+  }
+}
+
+// Fixed queries, as their answers' JSON.
+template <class View>
+std::string answers(const View& v) {
+  std::string out;
+  for (const char* q :
+       {R"({"collection":"recs","schema_version":1,"filter":{"n":{"$gte":10,"$lt":30}},"limit":1000})",
+        R"({"collection":"recs","schema_version":1,"filter":{"n":{"$eq":7}},"limit":1000})",
+        R"({"collection":"recs","schema_version":1,"filter":{"n":{"$gte":0}},"sort":{"n":"desc"},"limit":7})"}) {
+    auto r = v.query(q);
+    if (!r) {
+      // Before the collection or its index exists, both sides must say so (the answers
+      // are compared); nothing else may fail.
+      if (r.code() != errc::collection_unknown && r.code() != errc::query_unindexed_field) FAIL_CHECK("query refused: " << r.error_value().to_string());
+      out += r.error_value().to_string();
+      continue;
+    }
+    for (const auto& d : r->documents) out += std::to_string(d.committed_at) + d.doc.to_json_string() + "\n";
+    out += "--\n";
+  }
+  return out;
+}
+
+template <class View>
+std::string image(const View& v) {
+  std::string out;
+  auto r = v.for_each("recs", [&](const versioned_document& d) {
+    out += std::to_string(d.committed_at) + ":" + d.doc.to_json_string() + "\n";
+  });
+  if (!r) out += r.error_value().to_string();
+  return out + answers(v);
+}
+
+// Segment files of `dir`, name -> bytes.
+std::map<std::string, std::vector<std::byte>> segments(testing::fault_injection_fs& fs, const std::string& dir) {
+  std::map<std::string, std::vector<std::byte>> out;
+  const auto names = fs.list_dir(dir);
+  REQUIRE(names);
+  for (const auto& n : *names)
+    if (format::parse_segment_file_name(n)) out[n] = fs.contents(io::join(dir, n));
+  return out;
+}
+
+// Where the records of a segment file end (the first all-zero record header).
+std::size_t records_end(const std::vector<std::byte>& seg) {
+  if (seg.size() < format::segment_header_size) return 0;  // being created: nothing in it yet
+  std::size_t at = format::segment_header_size;
+  while (at + format::record_header_size <= seg.size() &&
+         std::any_of(seg.begin() + static_cast<std::ptrdiff_t>(at),
+                     seg.begin() + static_cast<std::ptrdiff_t>(at + format::record_header_size),
+                     [](std::byte b) { return b != std::byte{0}; }))
+    at += format::record_header_size + format::load_le<std::uint32_t>(seg.data() + at + 4);
+  return std::min(at, seg.size() + 1);  // past the end: a record cut short
+}
+
+// Whether every record the replica's segments hold is the primary's, byte for byte, at
+// the same place: the replica's log is a prefix of the primary's.
+bool is_prefix(const std::map<std::string, std::vector<std::byte>>& replica,
+               const std::map<std::string, std::vector<std::byte>>& primary) {
+  for (const auto& [name, bytes] : replica) {
+    const auto it = primary.find(name);
+    if (it == primary.end()) return false;
+    const std::size_t end = records_end(bytes);
+    if (end > bytes.size()) {
+      std::size_t at = format::segment_header_size;
+      std::string walk;
+      while (at + format::record_header_size <= bytes.size()) {
+        const auto len = format::load_le<std::uint32_t>(bytes.data() + at + 4);
+        walk += " " + std::to_string(at) + ":" + std::to_string(len) + "/c" +
+                std::to_string(format::load_le<std::uint64_t>(bytes.data() + at + 8));
+        if (len == 0) break;
+        at += format::record_header_size + len;
+      }
+      MESSAGE("a record of the replica's " << name << " runs past the end of the file; size " << bytes.size()
+                                           << " walk" << walk);
+      return false;
+    }
+    if (it->second.size() < end || !std::equal(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(end),
+                                                it->second.begin()))
+      return false;
+  }
+  return true;
+}
+
+// The primary's side and the replica's side of one connection, each on its own thread.
+template <class P, class R>
+struct session {
+  session(P& primary, repl::basic_replica<R>& replica) : feed(primary) {
+    auto [a, b] = repl::in_process_pair();
+    primary_end = std::move(a);
+    replica_end = std::move(b);
+    server = std::thread([this] {
+      served = repl::serve_replica(feed, *primary_end, stop);
+      server_done.store(true);
+    });
+    follower = std::thread([this, &replica] {
+      followed = repl::follow_primary(replica, *replica_end);
+      follower_done.store(true);
+    });
+  }
+  ~session() { close(); }
+  // Waits for both sides to end by themselves (a refused handshake ends both), for a
+  // bounded time: a session that goes on instead ends here, and the test's checks of
+  // why it ended fail rather than hang.
+  void wait_end() {
+    for (int i = 0; i < 5000 && !(server_done.load() && follower_done.load()); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    close();
+  }
+  void close() {
+    if (!server.joinable()) return;
+    stop.store(true);
+    feed.wake();
+    primary_end->shutdown();
+    server.join();
+    follower.join();
+  }
+  repl::primary_feed<P> feed;
+  std::unique_ptr<repl::connection> primary_end, replica_end;
+  std::atomic<bool> stop{false}, server_done{false}, follower_done{false};
+  result<void> served = ok();
+  result<void> followed = ok();
+  std::thread server, follower;
+};
+
+// Waits until the replica has applied `c` (or halted). A bounded wait on a condition, not
+// a measurement.
+template <class R>
+bool caught_up(const repl::basic_replica<R>& r, commit_id c) {
+  for (int i = 0; i < 20000 && r.applied() < c && !r.halted(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  return r.applied() >= c;
+}
+
+}  // namespace
+
+TEST_CASE("replication frames round-trip, and a damaged frame is refused, never read as another message") {
+  std::vector<std::byte> record;
+  format::append_plain_record(record, format::record_type::gc, 9, format::encode_gc(4));
+  const std::vector<repl::message> all = {
+      repl::hello{3, 17, 0xdeadbeef}, repl::welcome{3, 40},     repl::segment_start{2, 18},
+      repl::record_frame{record},    repl::ack{17},            repl::refuse{errc::replication_divergence, "why"}};
+  for (const auto& m : all) {
+    const auto bytes = repl::encode(m);
+    auto back = repl::decode(bytes);
+    REQUIRE(back);
+    CHECK(*back == m);
+    for (std::size_t bit = 0; bit < bytes.size() * 8; ++bit) {
+      auto bad = bytes;
+      bad[bit / 8] ^= std::byte{static_cast<unsigned char>(1u << (bit % 8))};
+      auto r = repl::decode(bad);
+      INFO("message " << m.index() << " bit " << bit);
+      REQUIRE(!r);
+      CHECK(r.code() == errc::replication_protocol);
+    }
+    // Cut short anywhere: refused.
+    for (std::size_t n = 0; n < bytes.size(); ++n) CHECK(!repl::decode(std::span(bytes).first(n)));
+  }
+  SUBCASE("a hello naming a checksum for an empty log is refused") {
+    CHECK(!repl::decode(repl::encode(repl::hello{0, 0, 5})));
+  }
+}
+
+TEST_CASE_TEMPLATE("a replica following a primary under writers holds the primary's log byte for byte and "
+                   "answers as the primary at sampled CommitIds",
+                   S, base_base, base_accel, accel_base, accel_accel) {
+  using P = typename S::primary;
+  using R = typename S::replica;
+  auto fs = std::make_shared<testing::fault_injection_fs>();
+  auto primary = open_or_fail<P>("/p", small_segments(fs));
+  setup(*primary);
+  churn(*primary, 1, 50);  // some history before the replica exists
+  auto opened = repl::basic_replica<R>::open("/r", small_segments(fs));
+  REQUIRE(opened);
+  auto& replica = **opened;
+
+  session<P, R> l(*primary, replica);
+  std::atomic<bool> writing{true};
+  std::vector<std::thread> writers;
+  for (std::uint32_t t = 0; t < 3; ++t)
+    writers.emplace_back([&, t] { churn(*primary, 100 + t, 300, 1000 * static_cast<int>(t + 1)); });
+  int samples = 0;
+  std::thread sampler([&] {
+    do {
+      const commit_id c = replica.applied();
+      auto rv = replica.read_at(c);
+      auto pv = primary->read_at(c);
+      if (!rv || !pv) break;
+      CHECK(image(*rv) == image(*pv));
+      const auto rs = segments(*fs, "/r");  // first: the primary's only grow meanwhile
+      CHECK(is_prefix(rs, segments(*fs, "/p")));
+      ++samples;
+          std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    } while (writing.load());
+  });
+  for (auto& w : writers) w.join();
+  REQUIRE(primary->create_index("recs", "s"));  // an index made while the replica follows
+  churn(*primary, 7, 20);
+  writing.store(false);
+  sampler.join();
+  CHECK(samples > 0);
+  const commit_id last = primary->last_commit_id();
+  const bool up = caught_up(replica, last);
+  if (!up) {
+    auto st = replica.status();
+    MESSAGE("applied " << st.applied << " of " << last << " halted " << (st.halt_reason ? st.halt_reason->to_string() : "no"));
+  }
+  REQUIRE(up);
+  CHECK(!replica.halted());
+  CHECK(l.feed.acknowledged() <= last);
+  l.close();
+  CHECK(l.followed.code() == errc::replication_disconnected);
+
+  auto rv = replica.read();
+  REQUIRE(rv);
+  CHECK(image(*rv) == image(primary->read()));
+  CHECK(rv->bound() == last);
+  // The same files: every segment, byte for byte (the replica laid its segments out where
+  // the primary's are, whatever the sizes of the groups the primary wrote).
+  const auto ps = segments(*fs, "/p"), rs = segments(*fs, "/r");
+  CHECK(ps.size() > 3);
+  CHECK(ps == rs);
+  CHECK(replica.status().records_applied == last);
+}
+
+TEST_CASE_TEMPLATE("a damaged, missing or repeated record halts the replica with nothing of it stored or applied",
+                   Db, aerodb::database, aerodb::accelerated_database) {
+  auto fs = std::make_shared<testing::fault_injection_fs>();
+  auto primary = open_or_fail<Db>("/p", small_segments(fs));
+  setup(*primary);
+  churn(*primary, 3, 40);
+  auto opened = repl::basic_replica<Db>::open("/r", small_segments(fs));
+  REQUIRE(opened);
+  auto& replica = **opened;
+
+  // The frames the primary would send, decoded by hand.
+  repl::primary_feed<Db> feed(*primary);
+  auto w = feed.on_hello(replica.make_hello());
+  REQUIRE(w);
+  REQUIRE(replica.on_message(*w));
+  format::byte_buffer out;
+  REQUIRE(feed.next_frames(out, primary->last_commit_id()));
+  std::vector<std::vector<std::byte>> frames;
+  for (std::size_t at = 0; at < out.size();) {
+    auto h = repl::decode_header(std::span(out).subspan(at, repl::frame_header_size));
+    REQUIRE(h);
+    const std::size_t len = repl::frame_header_size + h->body_length;
+    frames.emplace_back(out.begin() + static_cast<std::ptrdiff_t>(at),
+                        out.begin() + static_cast<std::ptrdiff_t>(at + len));
+    at += len;
+  }
+  auto deliver = [&](const std::vector<std::byte>& f) { return replica.on_message(*repl::decode(f)); };
+  // The first 20 frames (segment and record frames) apply.
+  std::size_t i = 0;
+  for (; i < 20; ++i) REQUIRE(deliver(frames[i]));
+  const commit_id applied = replica.applied();
+  REQUIRE(applied > 5);
+  const auto files_before = segments(*fs, "/r");
+  const std::string image_before = image(*replica.read());
+  // The next record frame, and what to do with it.
+  while (repl::decode(frames[i])->index() != 3) REQUIRE(deliver(frames[i++]));
+  const auto rec = std::get<repl::record_frame>(*repl::decode(frames[i]));
+  std::vector<std::byte> bytes(rec.framed.begin(), rec.framed.end());
+
+  auto halted_with = [&](errc code) {
+    CHECK(replica.halted());
+    CHECK(replica.status().halt_reason->code() == code);
+    CHECK(replica.applied() == applied);
+    CHECK(segments(*fs, "/r") == files_before);
+    auto r = replica.read();
+    REQUIRE(!r);
+    CHECK(r.code() == errc::replication_halted);
+    CHECK(replica.read_at(applied).code() == errc::replication_halted);
+    // Nothing is taken while halted, not even the right record.
+    CHECK(deliver(frames[i]).code() == errc::replication_halted);
+    CHECK(replica.applied() == applied);
+    // An operator's resume: the same state, and the right record applies.
+    REQUIRE(replica.resume());
+    CHECK(image(*replica.read()) == image_before);
+    REQUIRE(deliver(frames[i]));
+    CHECK(replica.applied() == applied + 1);
+  };
+  SUBCASE("a flipped bit in the record, inside a frame that verifies") {
+    for (std::size_t bit : {std::size_t{3 * 8}, std::size_t{8 * 8 + 1}, std::size_t{30 * 8 + 4}, bytes.size() * 8 - 2}) {
+      auto bad = bytes;
+      bad[bit / 8] ^= std::byte{static_cast<unsigned char>(1u << (bit % 8))};
+      auto r = replica.on_message(repl::record_frame{bad});
+      REQUIRE(!r);
+      CHECK(r.code() == errc::replication_record_corrupt);
+      CHECK(replica.applied() == applied);
+      CHECK(segments(*fs, "/r") == files_before);
+      if (bit != bytes.size() * 8 - 2) REQUIRE(replica.resume());
+    }
+    halted_with(errc::replication_record_corrupt);
+  }
+  SUBCASE("a gap: the record after the next") {
+    std::size_t j = i + 1;
+    while (repl::decode(frames[j])->index() != 3) ++j;
+    auto r = deliver(frames[j]);
+    REQUIRE(!r);
+    CHECK(r.code() == errc::replication_gap);
+    halted_with(errc::replication_gap);
+  }
+  SUBCASE("a duplicate: a record already applied") {
+    std::size_t j = i - 1;
+    while (repl::decode(frames[j])->index() != 3) --j;
+    auto r = deliver(frames[j]);
+    REQUIRE(!r);
+    CHECK(r.code() == errc::replication_gap);
+    halted_with(errc::replication_gap);
+  }
+}
+
+TEST_CASE_TEMPLATE("a diverged replica halts at the handshake, and reads above the applied CommitId are refused",
+                   Db, aerodb::database, aerodb::accelerated_database) {
+  auto fs = std::make_shared<testing::fault_injection_fs>();
+  auto primary = open_or_fail<Db>("/p", small_segments(fs));
+  setup(*primary);
+  churn(*primary, 5, 30);
+  auto opened = repl::basic_replica<Db>::open("/r", small_segments(fs));
+  REQUIRE(opened);
+  auto& replica = **opened;
+  {
+    session<Db, Db> l(*primary, replica);
+    REQUIRE(caught_up(replica, primary->last_commit_id()));
+  }
+  const commit_id applied = replica.applied();
+  auto ahead = replica.read_at(applied + 1);
+  REQUIRE(!ahead);
+  CHECK(ahead.code() == errc::replication_read_ahead);
+  REQUIRE(replica.read_at(applied));
+
+  SUBCASE("another store with the same number of records, but other ones") {
+    auto other = open_or_fail<Db>("/o", small_segments(fs));
+    setup(*other);
+    churn(*other, 6, 30);
+    while (other->last_commit_id() < applied) churn(*other, 8, 1);
+    session<Db, Db> l(*other, replica);
+    l.wait_end();
+    CHECK(l.served.code() == errc::replication_divergence);
+    CHECK(l.followed.code() == errc::replication_divergence);
+    CHECK(replica.halted());
+    CHECK(replica.status().halt_reason->code() == errc::replication_divergence);
+  }
+  SUBCASE("a primary that holds fewer records than the replica") {
+    auto other = open_or_fail<Db>("/o", small_segments(fs));
+    setup(*other);
+    session<Db, Db> l(*other, replica);
+    l.wait_end();
+    CHECK(l.served.code() == errc::replication_divergence);
+    CHECK(replica.halted());
+  }
+  CHECK(replica.applied() == applied);
+  CHECK(replica.read().code() == errc::replication_halted);
+}
+
+TEST_CASE_TEMPLATE("a replica's directory refuses a primary open, and a restarted replica catches up with no gap "
+                   "and no duplicate", Db, aerodb::database, aerodb::accelerated_database) {
+  auto pfs = std::make_shared<testing::fault_injection_fs>();
+  auto rfs = std::make_shared<testing::fault_injection_fs>();
+  auto primary = open_or_fail<Db>("/p", small_segments(pfs));
+  setup(*primary);
+  for (int round = 0; round < 4; ++round) {
+    churn(*primary, 10 + static_cast<std::uint32_t>(round), 40);
+    {
+      auto opened = repl::basic_replica<Db>::open("/r", small_segments(rfs));
+      REQUIRE(opened);
+      auto& replica = **opened;
+      CHECK(replica.status().records_applied == 0);
+      const commit_id before = replica.applied();
+      {
+        session<Db, Db> l(*primary, replica);
+        REQUIRE(caught_up(replica, primary->last_commit_id()));
+      }
+      CHECK(replica.status().records_applied == primary->last_commit_id() - before);
+      CHECK(image(*replica.read()) == image(primary->read()));
+      if (round == 2) REQUIRE(replica.checkpoint());  // a replica bounds its own log
+    }
+    // The replica's disk loses what it did not sync (nothing acknowledged was).
+    rfs->crash();
+    auto as_primary = Db::open("/r", small_segments(rfs));
+    REQUIRE(!as_primary);
+    CHECK(as_primary.code() == errc::replication_not_primary);
+  }
+  // The replica's checkpoint removed the segments it covers; the rest are the primary's.
+  const auto ps = segments(*pfs, "/p"), rs = segments(*rfs, "/r");
+  CHECK(rs.size() < ps.size());
+  for (const auto& [name, bytes] : rs) CHECK(ps.at(name) == bytes);
+}
+
+TEST_CASE_TEMPLATE("a GC record applied while a replica view below its floor is open leaves that view's answers "
+                   "as they were", Db, aerodb::database, aerodb::accelerated_database) {
+  auto fs = std::make_shared<testing::fault_injection_fs>();
+  auto primary = open_or_fail<Db>("/p", small_segments(fs));
+  setup(*primary);
+  churn(*primary, 20, 60);
+  auto opened = repl::basic_replica<Db>::open("/r", small_segments(fs));
+  REQUIRE(opened);
+  auto& replica = **opened;
+  session<Db, Db> l(*primary, replica);
+  REQUIRE(caught_up(replica, primary->last_commit_id()));
+  auto first_view = replica.read();
+  REQUIRE(first_view);
+  std::optional<typename Db::read_view> old_view(std::move(*first_view));
+  const std::string old_image = image(*old_view);
+  const auto held = replica.memory();
+  churn(*primary, 21, 200);  // overwrite most of it
+  auto g = primary->gc();
+  REQUIRE(g);
+  REQUIRE(g->versions_freed > 0);
+  REQUIRE(caught_up(replica, primary->last_commit_id()));
+  CHECK(image(*old_view) == old_image);
+  CHECK(image(*replica.read()) == image(primary->read()));
+  // Once the view is gone, the next GC record frees what it held back.
+  old_view.reset();
+  churn(*primary, 22, 5);
+  REQUIRE(primary->gc());
+  REQUIRE(caught_up(replica, primary->last_commit_id()));
+  CHECK(replica.memory().versions < held.versions + 200);
+  CHECK(replica.memory().versions == primary->memory().versions);
+}
+
+TEST_CASE_TEMPLATE("promotion makes the replica the primary of the next epoch; the old primary, told of it, "
+                   "refuses writes for good", Db, aerodb::database, aerodb::accelerated_database) {
+  auto pfs = std::make_shared<testing::fault_injection_fs>();
+  auto rfs = std::make_shared<testing::fault_injection_fs>();
+  auto primary = open_or_fail<Db>("/p", small_segments(pfs));
+  setup(*primary);
+  churn(*primary, 30, 50);
+  auto opened = repl::basic_replica<Db>::open("/r", small_segments(rfs));
+  REQUIRE(opened);
+  {
+    session<Db, Db> l(*primary, **opened);
+    REQUIRE(caught_up(**opened, primary->last_commit_id()));
+  }
+  const commit_id last = primary->last_commit_id();
+  primary.reset();  // the primary goes away
+  pfs->crash();
+
+  auto promoted = repl::basic_replica<Db>::promote(std::move(*opened));
+  REQUIRE(promoted);
+  auto& leader = **promoted;
+  CHECK(leader.epoch() == 1);
+  CHECK(leader.role() == format::node_role::primary);
+  auto next = leader.insert("recs", 1, doc(1000, 1, 1));
+  REQUIRE(next);
+  CHECK(*next == last + 1);
+  promoted->reset();
+  // Durable: the promoted store opens as a primary of epoch 1.
+  auto reopened = open_or_fail<Db>("/r", small_segments(rfs));
+  CHECK(reopened->epoch() == 1);
+  CHECK(reopened->last_commit_id() == last + 1);
+
+  // The old primary comes back with epoch 0 and takes writes until it learns of epoch 1:
+  // a replica of the new primary says so in its handshake.
+  auto old = open_or_fail<Db>("/p", small_segments(pfs));
+  CHECK(old->epoch() == 0);
+  auto follower = repl::basic_replica<Db>::open("/f", small_segments(rfs));
+  REQUIRE(follower);
+  {
+    session<Db, Db> l(*reopened, **follower);
+    REQUIRE(caught_up(**follower, reopened->last_commit_id()));
+  }
+  CHECK((*follower)->make_hello().epoch == 1);
+  {
+    session<Db, Db> l(*old, **follower);
+    l.wait_end();
+    CHECK(l.served.code() == errc::replication_stale_epoch);
+  }
+  CHECK(old->role() == format::node_role::deposed);
+  auto refused = old->insert("recs", 1, doc(2000, 1, 1));
+  REQUIRE(!refused);
+  CHECK(refused.code() == errc::replication_stale_epoch);
+  old.reset();
+  pfs->crash();
+  auto again = open_or_fail<Db>("/p", small_segments(pfs));
+  CHECK(again->role() == format::node_role::deposed);
+  CHECK(again->insert("recs", 1, doc(2001, 1, 1)).code() == errc::replication_stale_epoch);
+}
