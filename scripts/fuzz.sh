@@ -27,7 +27,7 @@ if ! [[ $secs =~ ^[0-9]+$ ]] || [ "$secs" -lt 1 ]; then
 fi
 build=${AERODB_FUZZ_BUILD:-$root/build-fuzz}
 parallel=${AERODB_FUZZ_JOBS:-2}
-targets=(fuzz_wal_reader fuzz_snapshot fuzz_document_codec fuzz_json_document fuzz_query_parse)
+targets=(fuzz_wal_reader fuzz_snapshot fuzz_document_codec fuzz_json_document fuzz_query_parse fuzz_replication_wire)
 start=$(date +%s)
 
 if [ ! -f "$build/build.ninja" ]; then

@@ -3,7 +3,7 @@
 # example. Safe to run again: it reuses the existing build directory.
 set -eu
 cd "$(dirname "$0")/.."
-pkgs="meson ninja-build g++ pkg-config libboost1.81-dev libboost-json1.81-dev doctest-dev strace libcli11-dev"
+pkgs="meson ninja-build g++ pkg-config libboost1.81-dev libboost-json1.81-dev doctest-dev strace libcli11-dev libssl-dev"
 if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
 $sudo apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $pkgs >/dev/null

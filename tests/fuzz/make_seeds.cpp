@@ -12,6 +12,7 @@
 #include "fuzz_common.hpp"
 
 #include <aerodb/aerodb.hpp>
+#include <aerodb/replication.hpp>
 #include <aerodb/testing/fault_injection_fs.hpp>
 
 #include <boost/json/parse.hpp>
@@ -289,6 +290,42 @@ void query_seeds() {
   seed(t, "malformed", R"({"collection":"users",)");
 }
 
+// Frames a replica receives after the handshake: the records after the ninth of a store
+// set up as fuzz_replication_wire's replica is, from a real primary, then an ack and a
+// refusal (which a replica must treat as a halt).
+void replication_seeds() {
+  namespace repl = aerodb::replication;
+  const std::string t = "fuzz_replication_wire";
+  auto fs = std::make_shared<aerodb::testing::fault_injection_fs>();
+  aerodb::open_options o;
+  o.fs = fs;
+  o.wal_segment_bytes = 1024;
+  o.wal_preallocate_bytes = 512;
+  auto primary = aerodb::database::open("/p", o);
+  if (!primary) die("replication seeds: " + primary.error_value().to_string());
+  (void)(*primary)->register_schema(R"({"id":"rec","version":1,"fields":{"_id":{"type":"string","required":true},"n":{"type":"int"}}})");
+  (void)(*primary)->create_collection("recs", "rec");
+  (void)(*primary)->create_index("recs", "n");
+  for (int i = 0; i < 10; ++i)
+    (void)(*primary)->insert("recs", 1, R"({"_id":"r)" + std::to_string(i) + R"(","n":)" + std::to_string(i) + "}");
+  (void)(*primary)->remove("recs", "r2");
+  (void)(*primary)->gc();
+  repl::primary_feed<aerodb::database> feed(**primary);
+  repl::hello h{0, 9, 0};
+  auto crc = repl::log_source(*fs, "/p").payload_crc_of(9);
+  if (!crc) die("replication seeds: " + crc.error_value().to_string());
+  h.last_payload_crc = *crc;
+  if (!feed.on_hello(h)) die("replication seeds: the handshake failed");
+  aerodb::format::byte_buffer records;
+  if (!feed.next_frames(records, (*primary)->last_commit_id())) die("replication seeds: no frames");
+  seed(t, "records", records);
+  auto with_tail = records;
+  repl::encode(with_tail, repl::ack{3});
+  repl::encode(with_tail, repl::refuse{aerodb::errc::replication_divergence, "seed"});
+  seed(t, "records_then_ack_and_refuse", with_tail);
+  seed(t, "welcome", repl::encode(repl::welcome{0, 20}));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -299,6 +336,7 @@ int main(int argc, char** argv) {
   document_codec_seeds();
   json_document_seeds();
   query_seeds();
+  replication_seeds();
   std::printf("make_seeds: wrote %zu seeds under %s\n", written, out_root.string().c_str());
   return 0;
 }
