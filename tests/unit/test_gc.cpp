@@ -151,8 +151,8 @@ TEST_CASE_TEMPLATE("a deleted key goes with its tombstone once GC passes it, and
   auto gc = db->gc();
   REQUIRE(gc);
   CHECK(gc->keys_reclaimed == 1);
-  CHECK(gc->versions_freed == 2 * 2 + 3 + 1);  // k1's and k2's two older ones; k0's three and its tombstone
-  CHECK(db->memory().versions == 2);       // the newest versions of k1 and k2
+  CHECK(gc->versions_freed == 2 * 2 + 3 + 1);  // two older ones of k1 and of k2; all of k0's
+  CHECK(db->memory().versions == 2);            // the newest versions of k1 and k2
   CHECK(db->memory().keys == 2);
   CHECK_FALSE(db->read().get("users", "k0")->has_value());
   CHECK(db->insert("users", 1, R"({"_id":"k0","name":"back"})"));
