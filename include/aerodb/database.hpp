@@ -199,7 +199,7 @@ class basic_database {
     const auto choice = views_.reserve_floor(store_, [this](commit_id floor) {
       return engine::collector<IndexPolicy>::anything_to_collect(store_, floor);
     });
-    if (!choice.reserved) return gc_outcome{0, choice.floor, 0, 0};
+    if (!choice.reserved) return gc_outcome{0, choice.floor, 0, 0, 0};
     engine::commit_request req;
     req.type = format::record_type::gc;
     req.gc_floor = choice.floor;

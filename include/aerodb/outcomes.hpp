@@ -43,8 +43,11 @@ struct delete_outcome {
 struct gc_outcome {
   commit_id record = 0;          // CommitId of the GC record; 0 when there was nothing to do
   commit_id floor = 0;           // versions superseded at or below this were freed
-  std::uint64_t versions_freed = 0;
+  std::uint64_t versions_freed = 0;  // tombstones included
   std::uint64_t bytes_freed = 0;  // document bytes
+  // Document keys removed with their last version: deleted at or below the floor, with
+  // nothing written to them since (engine/gc.hpp).
+  std::uint64_t keys_reclaimed = 0;
 };
 
 struct checkpoint_outcome {
@@ -63,9 +66,13 @@ struct backup_outcome {
   std::chrono::nanoseconds duration{0};
 };
 
+// The engine's accounting of what it holds in memory. Deterministic: replaying a log gives
+// the numbers the instance that wrote it had at its end. (An open from a checkpoint starts
+// from the snapshot, which holds one version per live document and no history.)
 struct memory_stats {
-  std::uint64_t versions = 0;
-  std::uint64_t document_bytes = 0;
+  std::uint64_t versions = 0;        // documents and tombstones, in every chain
+  std::uint64_t document_bytes = 0;  // the encoded documents of those versions
+  std::uint64_t keys = 0;            // document keys (one chain and primary-map entry each)
 };
 
 struct batch_outcome {

@@ -26,8 +26,9 @@ class write_batch {
     std::string json;  // insert and update
     // Conditional update or remove: the CommitId of the version it was based on (the
     // `committed_at` the caller read). The operation, and so the whole batch, fails with
-    // AERO_WRITE_CONFLICT if the document's newest version (a deletion included; 0 for a
-    // document that never existed) was committed at any other CommitId.
+    // AERO_WRITE_CONFLICT if the document's newest version (a deletion included, until GC
+    // reclaims it; 0 for a document that never existed or whose deletion GC reclaimed)
+    // was committed at any other CommitId.
     std::optional<commit_id> based_on;
   };
   write_batch& insert(std::string collection, std::uint32_t schema_version, std::string json) {

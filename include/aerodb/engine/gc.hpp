@@ -8,9 +8,17 @@
 // collector<IndexPolicy> runs one GC at a time: it picks the floor (the oldest open view,
 // or the published CommitId), reserves it, and, once the GC record is durable (step W8,
 // docs/architecture.md) or replayed, frees for every key the versions older than the one a
-// view at the floor sees. The newest version of a key always stays. Deterministic: the GC
-// record replayed at the same point of the log frees exactly the same versions. Runs only
-// when called: never on a timer.
+// view at the floor sees. When that one is a tombstone it goes too: to every view at or
+// above the floor it says "not found", which is what a key with no version there says. A
+// key left with no version at all (deleted at or below the floor, nothing written since)
+// leaves its collection's primary map, so deleted keys do not hold memory forever. The
+// newest version of a key that still has a document always stays.
+//
+// Deterministic: the GC record replayed at the same point of the log frees exactly the
+// same versions and keys. What goes depends only on versions at or below the floor, all
+// committed before the record; a version linked above it (a later commit of the same
+// group) keeps its key alive, where replay forgets the key and that commit makes it anew:
+// the same chains either way. Runs only when called: never on a timer.
 //
 // Thread safety: every member may be called from any thread. Lock order: the registry's
 // lock, then the version store's state lock (taken by anything_to_collect). Nothing takes
@@ -169,36 +177,42 @@ class collector {
   // Held for the whole of one gc(): one at a time.
   std::unique_lock<std::mutex> serialize() { return std::unique_lock(mu_); }
 
-  // True when some key holds a version older than the one a view at `floor` sees.
+  // True when some key holds a version that collect(floor) would free.
   // Takes the state lock shared.
   static bool anything_to_collect(const store_type& store, commit_id floor) {
     auto lock = store.lock_shared();
     for (const auto& [name, c] : store.catalog().collections())
-      for (const auto& [id, key] : c->keys) {
-        auto it = key->chain.begin();
-        while (it != key->chain.end() && it->commit > floor) ++it;
-        if (it != key->chain.end() && std::next(it) != key->chain.end()) return true;
-      }
+      for (const auto& [id, key] : c->keys)
+        if (first_to_free(*key, floor) != key->chain.end()) return true;
     return false;
   }
 
-  // Frees every version that no read view at or above `floor` can see, with its index
-  // entries, and raises the history floor to `floor`.
+  // Frees every version that no read view at or above `floor` can see or needs to, with
+  // its index entries, forgets the keys left with no version, and raises the history floor
+  // to `floor`.
   // REQUIRES: the state lock held exclusively (or recovery).
   static gc_outcome collect(store_type& store, commit_id floor) {
     gc_outcome out;
     for (auto& [name, c] : store.catalog().collections()) {
-      for (auto& [id, key] : c->keys) {
-        auto it = key->chain.begin();
-        while (it != key->chain.end() && it->commit > floor) ++it;
-        if (it == key->chain.end()) continue;
-        // `it` is what a view at the floor sees: keep it, free what follows.
-        for (auto old = std::next(it); old != key->chain.end(); ++old) {
-          indexer<IndexPolicy>::unindex(*c, *key, *old);
+      for (auto at = c->keys.begin(); at != c->keys.end();) {
+        mvcc::key_entry& key = *at->second;
+        const auto first = first_to_free(key, floor);
+        if (first == key.chain.end()) {
+          ++at;
+          continue;
+        }
+        for (auto old = first; old != key.chain.end(); ++old) {
+          indexer<IndexPolicy>::unindex(*c, key, *old);
           ++out.versions_freed;
           out.bytes_freed += old->data.size();
         }
-        store.drop_older(*key, static_cast<std::size_t>(std::distance(key->chain.begin(), it)) + 1);
+        store.drop_older(key, static_cast<std::size_t>(std::distance(key.chain.begin(), first)));
+        if (key.chain.empty()) {
+          at = store.forget_key(*c, at);
+          ++out.keys_reclaimed;
+        } else {
+          ++at;
+        }
       }
     }
     store.release_bytes(out.bytes_freed);
@@ -207,6 +221,17 @@ class collector {
   }
 
  private:
+  // The newest version of `key` that collect(floor) frees, with every older one; the
+  // chain's end when it frees none. Past the version a view at the floor sees; from it,
+  // when that version is a tombstone. (Key: mvcc::key_entry, const or not.)
+  template <class Key>
+  static auto first_to_free(Key& key, commit_id floor) {
+    auto it = key.chain.begin();
+    while (it != key.chain.end() && it->commit > floor) ++it;
+    if (it == key.chain.end() || it->tombstone()) return it;
+    return std::next(it);
+  }
+
   std::mutex mu_;
 };
 

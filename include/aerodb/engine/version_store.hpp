@@ -11,14 +11,15 @@
 //     linked but not yet published are invisible;
 //   - the history floor: views below it are refused, because GC (or the checkpoint a
 //     recovery started from) no longer holds the versions they would need;
-//   - the accounting of versions and document bytes held.
+//   - the accounting of keys, versions and document bytes held.
 //
 // Thread safety: every member may be called from any thread; the REQUIRES lines say which
 // lock a caller must hold. The published CommitId, the history floor and the accounting
 // are atomics, readable without the lock.
 //
-// Invariants: a chain is newest first with strictly decreasing CommitIds; the published
-// CommitId only grows; the history floor only grows.
+// Invariants: a chain is newest first with strictly decreasing CommitIds; every key in a
+// primary map has at least one version (GC forgets a key when it frees the last one); the
+// published CommitId only grows; the history floor only grows.
 #pragma once
 
 #include <aerodb/engine/catalog.hpp>
@@ -29,6 +30,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -87,8 +89,10 @@ class version_store {
   void link(collection_state& c, const std::string& doc_id, commit_id commit, format::write_kind kind,
             std::uint32_t schema_version, std::shared_ptr<const mvcc::payload::buffer> doc) {
     auto it = c.keys.find(std::string_view(doc_id));
-    if (it == c.keys.end())
+    if (it == c.keys.end()) {
       it = c.keys.try_emplace(doc_id, std::make_unique<mvcc::key_entry>(doc_id)).first;
+      keys_.fetch_add(1, std::memory_order_relaxed);
+    }
     if (kind == format::write_kind::remove) {
       it->second->push(std::make_unique<mvcc::version>(commit));
     } else {
@@ -105,6 +109,20 @@ class version_store {
     versions_.fetch_sub(key.drop_older_than_position(keep), std::memory_order_relaxed);
   }
   void release_bytes(std::uint64_t bytes) { payload_bytes_.fetch_sub(bytes, std::memory_order_relaxed); }
+
+  // Removes key `at` of `c`, whose chain GC emptied, from the primary map and frees its
+  // entry; returns the position after it. A later write of the same _id starts a new chain.
+  // REQUIRES: the state lock held exclusively (or recovery); the key's chain empty, so no
+  // index entry points at it.
+  template <class KeyIterator>
+  KeyIterator forget_key(collection_state& c, KeyIterator at) {
+    keys_.fetch_sub(1, std::memory_order_relaxed);
+    // Erasing leaves the other positions valid in both maps the built-in policies use;
+    // boost::unordered_flat_map's erase returns nothing, so the next one is taken first.
+    const KeyIterator next = std::next(at);
+    c.keys.erase(at);
+    return next;
+  }
 
   // The newest CommitId read views may see (W9).
   commit_id published() const noexcept { return published_.load(std::memory_order_acquire); }
@@ -143,7 +161,8 @@ class version_store {
   }
 
   memory_stats memory() const noexcept {
-    return {versions_.load(std::memory_order_relaxed), payload_bytes_.load(std::memory_order_relaxed)};
+    return {versions_.load(std::memory_order_relaxed), payload_bytes_.load(std::memory_order_relaxed),
+            keys_.load(std::memory_order_relaxed)};
   }
 
  private:
@@ -157,6 +176,7 @@ class version_store {
   std::atomic<commit_id> history_floor_{0};
   std::atomic<std::uint64_t> versions_{0};
   std::atomic<std::uint64_t> payload_bytes_{0};
+  std::atomic<std::uint64_t> keys_{0};
 };
 
 }  // namespace aerodb::engine

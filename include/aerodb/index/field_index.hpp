@@ -27,8 +27,9 @@
 namespace aerodb::index {
 
 
-// `doc` points at the key's version chain (key entries live as long as the database), so
-// a candidate needs no lookup by _id and an entry holds no copy of it.
+// `doc` points at the key's version chain (a key entry lives as long as it has a version,
+// and GC removes a version's entries before the version), so a candidate needs no lookup
+// by _id and an entry holds no copy of it.
 struct entry {
   scalar key;
   const mvcc::key_entry* doc = nullptr;

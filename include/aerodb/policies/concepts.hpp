@@ -105,7 +105,8 @@ constexpr bool check_visibility_cache_policy() {
                 "VisibilityCachePolicy must provide `static const mvcc::version* "
                 "find_visible(view_state&, const mvcc::key_entry&, commit_id bound, "
                 "read_path_counters&)` returning the version with the largest CommitId <= "
-                "bound, or nullptr, and counting its work in the counters");
+                "bound, or nullptr (also allowed in place of a tombstone: both mean not "
+                "found), and counting its work in the counters");
   static_assert(has_zero_copy_flag<P>,
                 "VisibilityCachePolicy must declare `static constexpr bool zero_copy` "
                 "(true: reads share the version's bytes; false: reads copy them)");
@@ -143,6 +144,7 @@ concept index_policy =
       m.size();
       m.begin();
       m.end();
+      m.erase(m.begin());
     };
 
 template <class P>
@@ -159,8 +161,10 @@ constexpr bool check_index_policy() {
       m.size();
       m.begin();
       m.end();
+      m.erase(m.begin());
     }, "IndexPolicy::primary_map<V> must provide try_emplace(std::string, V), size(), "
-       "begin() and end()");
+       "begin(), end() and erase(iterator) leaving the other iterators valid (GC forgets "
+       "deleted keys while it walks the map)");
   }
   static_assert(has_field_index<P>,
                 "IndexPolicy must declare `using field_index = ...`, the secondary index type");

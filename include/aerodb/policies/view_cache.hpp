@@ -13,8 +13,16 @@
 // Why a cached decision stays true for the view's whole life: a version linked after the
 // view opened has a CommitId above every published one, hence above the view's bound, so
 // it can never be the answer; and GC keeps, for every key, the newest version at or below
-// the oldest open view's bound, so the version a live view sees is never freed. Key
-// entries themselves are never freed while the database lives.
+// the oldest open view's bound when it is a document, so a document a live view sees is
+// never freed.
+//
+// Tombstones are the exception, and are cached as "nothing visible" (nullptr), which means
+// the same to every reader (not found). GC frees a tombstone at or below the floor, and a
+// key with nothing else leaves the map and its key_entry is freed (engine/gc.hpp), while a
+// view that saw the tombstone is still open. A stored tombstone pointer would then dangle,
+// and the freed key_entry's address may come back as a new key, created by a commit above
+// every open view's bound: for that key, nullptr is again this view's right answer, so a
+// stale decision can only ever say what is true.
 //
 // The cache holds at most MaxEntries decisions: past that, decisions are computed and
 // not stored. The limit is a constant, not a heuristic, and only affects speed.
@@ -56,7 +64,8 @@ struct basic_view_cache {
         break;
       }
     }
-    if (state.decisions.size() < MaxEntries) state.decisions.emplace(&key, found);
+    if (state.decisions.size() < MaxEntries)
+      state.decisions.emplace(&key, found && found->tombstone() ? nullptr : found);
     return found;
   }
 };
