@@ -95,10 +95,12 @@ inline bool same(const digest& a, std::span<const std::byte> b) {
 
 }  // namespace detail
 
-// One TCP connection, blocking.
+// One TCP connection, blocking. It keeps the io_context its socket was made on alive: a
+// socket must not outlive the services of its context.
 class tcp_connection final : public connection {
  public:
-  explicit tcp_connection(boost::asio::ip::tcp::socket socket) : socket_(std::move(socket)) {}
+  tcp_connection(std::shared_ptr<boost::asio::io_context> io, boost::asio::ip::tcp::socket socket)
+      : io_(std::move(io)), socket_(std::move(socket)) {}
   ~tcp_connection() override {
     shutdown();
     boost::system::error_code ec;
@@ -122,6 +124,7 @@ class tcp_connection final : public connection {
   void shutdown() override { ::shutdown(socket_.native_handle(), SHUT_RDWR); }
 
  private:
+  std::shared_ptr<boost::asio::io_context> io_;  // declared first: destroyed after the socket
   boost::asio::ip::tcp::socket socket_;
 };
 
@@ -154,11 +157,11 @@ class tcp_listener {
   // closed.
   result<std::unique_ptr<connection>> accept() {
     for (;;) {
-      boost::asio::ip::tcp::socket s(io_);
+      boost::asio::ip::tcp::socket s(*io_);
       boost::system::error_code ec;
       acceptor_.accept(s, ec);
       if (ec) return disconnected("the listener was closed: " + ec.message());
-      auto conn = std::make_unique<tcp_connection>(std::move(s));
+      auto conn = std::make_unique<tcp_connection>(io_, std::move(s));
       auto proven = prove(*conn);
       if (proven) return std::unique_ptr<connection>(std::move(conn));
       std::lock_guard lock(mu_);
@@ -180,7 +183,8 @@ class tcp_listener {
   }
 
  private:
-  explicit tcp_listener(tcp_options o) : options_(std::move(o)), acceptor_(io_) {}
+  explicit tcp_listener(tcp_options o)
+      : options_(std::move(o)), io_(std::make_shared<boost::asio::io_context>()), acceptor_(*io_) {}
 
   result<void> prove(connection& c) {
     AERO_TRY_ASSIGN(auto server_nonce, detail::fresh_nonce());
@@ -200,7 +204,8 @@ class tcp_listener {
   }
 
   tcp_options options_;
-  boost::asio::io_context io_;
+  // Shared with the connections accepted, which may outlive the listener.
+  std::shared_ptr<boost::asio::io_context> io_;
   boost::asio::ip::tcp::acceptor acceptor_;
   mutable std::mutex mu_;
   std::uint64_t refused_ = 0;
@@ -212,15 +217,15 @@ class tcp_listener {
 inline result<std::unique_ptr<connection>> tcp_connect(const std::string& host, std::uint16_t port,
                                                        const std::string& secret) {
   AERO_TRY(detail::check_secret(secret));
-  boost::asio::io_context io;
+  auto io = std::make_shared<boost::asio::io_context>();
   boost::system::error_code ec;
-  boost::asio::ip::tcp::resolver resolver(io);
+  boost::asio::ip::tcp::resolver resolver(*io);
   const auto endpoints = resolver.resolve(host, std::to_string(port), ec);
   if (ec) return disconnected("cannot resolve the primary's address: " + ec.message());
-  boost::asio::ip::tcp::socket s(io);
+  boost::asio::ip::tcp::socket s(*io);
   boost::asio::connect(s, endpoints, ec);
   if (ec) return disconnected("cannot connect to the primary: " + ec.message());
-  auto conn = std::make_unique<tcp_connection>(std::move(s));
+  auto conn = std::make_unique<tcp_connection>(io, std::move(s));
   std::array<std::byte, challenge_bytes> challenge{};
   AERO_TRY(receive_exactly(*conn, challenge));
   for (std::size_t i = 0; i < auth_magic.size(); ++i)
