@@ -127,7 +127,10 @@ class version_store {
   // The newest CommitId read views may see (W9).
   commit_id published() const noexcept { return published_.load(std::memory_order_acquire); }
   void publish(commit_id c) noexcept {
-    published_.store(c, std::memory_order_release);
+    // Sequentially consistent, with the waiter's count and re-check below: the store
+    // must be ordered before the load of the count (a release store is not, and a waiter
+    // that registered meanwhile would miss this publish). On x86 one locked instruction.
+    published_.store(c, std::memory_order_seq_cst);
     // One load when nobody waits (every commit pays it): only a replication feed does.
     if (publish_waiters_.load(std::memory_order_seq_cst) != 0) {
       { std::lock_guard lock(publish_mu_); }
@@ -142,7 +145,7 @@ class version_store {
     publish_waiters_.fetch_add(1, std::memory_order_seq_cst);
     {
       std::unique_lock lock(publish_mu_);
-      publish_cv_.wait(lock, [&] { return published() > c || stop(); });
+      publish_cv_.wait(lock, [&] { return published_.load(std::memory_order_seq_cst) > c || stop(); });
     }
     publish_waiters_.fetch_sub(1, std::memory_order_seq_cst);
     return published();
