@@ -66,7 +66,7 @@ namespace aerodb {
 template <class Database>
 class basic_read_view;
 namespace replication {
-template <class Database>
+template <class Database, class ReadBoundaryPolicy>
 class basic_replica;
 template <class Database>
 class primary_feed;
@@ -398,7 +398,7 @@ class basic_database {
   metrics_snapshot metrics() const noexcept { return metrics_.snapshot(); }
 
  private:
-  template <class>
+  template <class, class>
   friend class replication::basic_replica;
   template <class>
   friend class replication::primary_feed;

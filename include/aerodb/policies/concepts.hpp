@@ -1,13 +1,16 @@
-// The three policy kinds of basic_database, as C++20 concepts.
+// The three policy kinds of basic_database, and the one of replication::basic_replica, as
+// C++20 concepts.
 //
 // Each kind has a concept (for users who want to constrain their own templates) and a
-// `check_*` function that basic_database calls in a static_assert: it names the first
-// requirement a policy misses, so a user writing a policy gets a message that says what
-// to add instead of a page of substitution failures.
+// `check_*` function that basic_database (or basic_replica) calls in a static_assert: it
+// names the first requirement a policy misses, so a user writing a policy gets a message
+// that says what to add instead of a page of substitution failures.
 //
 //   FsyncPolicy            decides how commits share fsyncs (one per commit, or groups)
 //   VisibilityCachePolicy  decides how a read view finds the visible version of a key
 //   IndexPolicy            decides which structures index documents in memory
+//   ReplicaReadPolicy      decides whether a replica's read may skip the state check
+//                          (policies/replica_read.hpp)
 //
 // No policy can change what is written to disk: the formats live in aerodb/format/ and
 // policies only decide how and when the same bytes are produced or found.
@@ -179,6 +182,44 @@ constexpr bool check_index_policy() {
                   "contract)");
   }
   return index_policy<P>;
+}
+
+// ---- ReplicaReadPolicy ----------------------------------------------------------------
+// The contract of `boundary` is in policies/replica_read.hpp: publish() and invalidate()
+// are called on the write side of a replica (never throwing: they run inside a halt), and
+// load() on every read, from any thread.
+template <class P>
+concept has_read_boundary = requires { typename P::boundary; } &&
+                            std::default_initializable<typename P::boundary>;
+
+template <class P>
+concept has_boundary_publish = has_read_boundary<P> && requires(typename P::boundary& b, commit_id c) {
+  { b.publish(c) } noexcept -> std::same_as<void>;
+  { b.invalidate() } noexcept -> std::same_as<void>;
+};
+
+template <class P>
+concept has_boundary_load = has_read_boundary<P> && requires(const typename P::boundary& b) {
+  { b.load() } noexcept -> std::same_as<commit_id>;
+};
+
+template <class P>
+concept replica_read_policy = has_read_boundary<P> && has_boundary_publish<P> && has_boundary_load<P>;
+
+template <class P>
+constexpr bool check_replica_read_policy() {
+  static_assert(has_read_boundary<P>,
+                "ReplicaReadPolicy must declare a default-constructible `boundary` (the "
+                "pre-validated read boundary of one replica; it starts with none)");
+  static_assert(has_boundary_publish<P>,
+                "ReplicaReadPolicy::boundary must provide `void publish(commit_id) noexcept` "
+                "(every record up to it is durable and applied) and `void invalidate() "
+                "noexcept` (from now on there is none)");
+  static_assert(has_boundary_load<P>,
+                "ReplicaReadPolicy::boundary must provide `commit_id load() const noexcept` "
+                "returning the last boundary published since the last invalidate(), or 0 for "
+                "none");
+  return replica_read_policy<P>;
 }
 
 }  // namespace aerodb::policies

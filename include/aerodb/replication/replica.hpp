@@ -21,6 +21,15 @@
 // (view_registry::clamp_floor); the rest is freed by the next GC record, or at the next
 // open, whose replay frees it all, as on the primary.
 //
+// How a read is admitted is the ReadBoundaryPolicy's choice (policies/replica_read.hpp):
+// the baseline checks the state and the applied CommitId under the lock every time;
+// replica_read_fast_path admits a read at or below a boundary the follower published
+// after its last record with one atomic load, and runs the check for anything else. The
+// boundary is published only at the end of on_record, with the lock held and the replica
+// active, and zeroed by halt() and invalidate_read_boundary() (the follower's thread,
+// before a bootstrap changes anything), so either policy admits the same reads and refuses
+// the others with the same codes (docs/optimizations/replica_read_fast_path.md).
+//
 // Thread safety: on_message() from one thread at a time (the follower); reads, status()
 // and resume() from any thread.
 #pragma once
@@ -30,6 +39,8 @@
 #include <aerodb/format/authority.hpp>
 #include <aerodb/format/wal_format.hpp>
 #include <aerodb/options.hpp>
+#include <aerodb/policies/concepts.hpp>
+#include <aerodb/policies/replica_read.hpp>
 #include <aerodb/replication/log_source.hpp>
 #include <aerodb/replication/wire.hpp>
 
@@ -55,10 +66,13 @@ struct replica_status {
   std::optional<error> halt_reason = std::nullopt;
 };
 
-template <class Database>
+template <class Database, class ReadBoundaryPolicy = policies::baseline_replica_read>
 class basic_replica {
+  static_assert(policies::check_replica_read_policy<ReadBoundaryPolicy>());
+
  public:
   using database_type = Database;
+  using read_boundary_policy = ReadBoundaryPolicy;
   using read_view = typename Database::read_view;
 
   // Opens (creating if needed) `dir` as a replica: recovery runs as for any open, and the
@@ -78,6 +92,9 @@ class basic_replica {
 
   // A view at the applied CommitId; AERO_REPLICATION_HALTED while halted.
   result<read_view> read() const {
+    // A published boundary says the replica was active when it was loaded (a halt zeroes
+    // it first), and the database's applied CommitId is at or above it.
+    if (boundary_.load() != 0) return db_->read();
     AERO_TRY(check_active());
     return db_->read();
   }
@@ -85,6 +102,7 @@ class basic_replica {
   // A view at `bound`; AERO_REPLICATION_READ_AHEAD above the applied CommitId (this
   // replica has not made it durable yet), AERO_REPLICATION_HALTED while halted.
   result<read_view> read_at(commit_id bound) const {
+    if (const commit_id pre = boundary_.load(); pre != 0 && bound <= pre) return db_->read_at(bound);
     AERO_TRY(check_active());
     const commit_id applied = db_->last_commit_id();
     if (bound > applied)
@@ -102,6 +120,15 @@ class basic_replica {
                           db_->epoch(), records_applied_, halt_reason_};
   }
   commit_id applied() const noexcept { return db_->last_commit_id(); }
+  // The pre-validated read boundary (0: none; always 0 with the baseline policy). Passive:
+  // for tests and diagnostics, it never decides anything.
+  commit_id read_boundary() const noexcept { return boundary_.load(); }
+
+  // Withdraws the pre-validated read boundary: reads go through the check until the
+  // follower applies its next record. Call it from the follower's thread (the one that
+  // calls on_message) before changing the replica's state outside on_record, as a
+  // snapshot bootstrap does; halt() calls it itself.
+  void invalidate_read_boundary() noexcept { boundary_.invalidate(); }
   bool halted() const {
     std::lock_guard lock(mu_);
     return halted_;
@@ -109,7 +136,9 @@ class basic_replica {
 
   // An operator's decision after a halt (docs/replication.md §7): the replica goes back
   // to active, with the state it had; the next handshake checks everything again. Refused
-  // when the log itself cannot take more records (a failed fsync: reopen instead).
+  // when the log itself cannot take more records (a failed fsync: reopen instead). It
+  // publishes no read boundary: only the follower does, after its next record, so a
+  // resume during a bootstrap cannot vouch for a state being replaced.
   result<void> resume() {
     if (!db_->pipeline_.accepts_writes())
       return error(errc::storage_read_only,
@@ -156,6 +185,7 @@ class basic_replica {
   // it active, and it resumes with the next handshake).
   error halt(error e) {
     std::lock_guard lock(mu_);
+    boundary_.invalidate();  // before halted_: no read may skip the check from here on
     if (!halted_) {
       halted_ = true;
       halt_reason_ = e;
@@ -307,11 +337,17 @@ class basic_replica {
         active_seq_ = new_segment->first;
         active_first_ = new_segment->second;
       }
+      // Durable, applied and published: reads up to it may skip the check. Not if a halt
+      // came in meanwhile from another thread; under the lock, so none can come in between.
+      if (!halted_) boundary_.publish(h.commit);
     }
     return std::optional<message>(ack{h.commit});
   }
 
   std::unique_ptr<Database> db_;
+  // Read without the lock; published under it (on_record), zeroed under it by halt() and
+  // by the follower's own thread (invalidate_read_boundary). Empty for the baseline.
+  [[no_unique_address]] typename ReadBoundaryPolicy::boundary boundary_;
   mutable std::mutex mu_;  // guards halted_, halt_reason_, last_payload_crc_, records_applied_
   bool halted_ = false;
   std::optional<error> halt_reason_;
