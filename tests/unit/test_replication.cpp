@@ -4,7 +4,8 @@
 //   - a replica following a primary under several writers ends with the primary's log
 //     files byte for byte, and at sampled CommitIds answers reads and queries as the
 //     primary does at the same CommitId; for every pair of baseline and accelerated
-//     engines on the two sides;
+//     engines on the two sides, and for replicas whose reads take the fast path
+//     (policies/replica_read.hpp) behind a baseline and an accelerated primary;
 //   - a record damaged in transit, a gap, a duplicate, and a handshake that shows
 //     divergence each halt the replica with its state and its files unchanged, and reads
 //     are refused while it is halted; reads above the applied CommitId are refused;
@@ -29,15 +30,21 @@ namespace repl = aerodb::replication;
 
 namespace {
 
-template <class P, class R>
+template <class P, class R, class ReadPolicy = aerodb::policies::baseline_replica_read>
 struct sides {
   using primary = P;
   using replica = R;
+  using read_policy = ReadPolicy;
 };
 using base_base = sides<aerodb::database, aerodb::database>;
 using base_accel = sides<aerodb::database, aerodb::accelerated_database>;
 using accel_base = sides<aerodb::accelerated_database, aerodb::database>;
 using accel_accel = sides<aerodb::accelerated_database, aerodb::accelerated_database>;
+// The replica read fast path alone, and in replication::accelerated_replica.
+using base_fastpath = sides<aerodb::database, aerodb::database, aerodb::policies::replica_read_fast_path>;
+using base_accelrep = sides<aerodb::database, aerodb::accelerated_database, aerodb::policies::replica_read_fast_path>;
+using accel_accelrep =
+    sides<aerodb::accelerated_database, aerodb::accelerated_database, aerodb::policies::replica_read_fast_path>;
 
 const char* rec_schema = R"({"id":"rec","version":1,"fields":{
   "_id":{"type":"string","required":true},
@@ -174,9 +181,9 @@ bool is_prefix(const std::map<std::string, std::vector<std::byte>>& replica,
 }
 
 // The primary's side and the replica's side of one connection, each on its own thread.
-template <class P, class R>
+template <class P, class R, class ReadPolicy = aerodb::policies::baseline_replica_read>
 struct session {
-  session(P& primary, repl::basic_replica<R>& replica) : feed(primary) {
+  session(P& primary, repl::basic_replica<R, ReadPolicy>& replica) : feed(primary) {
     auto [a, b] = repl::in_process_pair();
     primary_end = std::move(a);
     replica_end = std::move(b);
@@ -216,8 +223,8 @@ struct session {
 
 // Waits until the replica has applied `c` (or halted). A bounded wait on a condition, not
 // a measurement.
-template <class R>
-bool caught_up(const repl::basic_replica<R>& r, commit_id c) {
+template <class R, class ReadPolicy>
+bool caught_up(const repl::basic_replica<R, ReadPolicy>& r, commit_id c) {
   for (int i = 0; i < 20000 && r.applied() < c && !r.halted(); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   return r.applied() >= c;
@@ -254,18 +261,19 @@ TEST_CASE("replication frames round-trip, and a damaged frame is refused, never 
 
 TEST_CASE_TEMPLATE("a replica following a primary under writers holds the primary's log byte for byte and "
                    "answers as the primary at sampled CommitIds",
-                   S, base_base, base_accel, accel_base, accel_accel) {
+                   S, base_base, base_accel, accel_base, accel_accel, base_fastpath, base_accelrep, accel_accelrep) {
   using P = typename S::primary;
   using R = typename S::replica;
+  using RP = typename S::read_policy;
   auto fs = std::make_shared<testing::fault_injection_fs>();
   auto primary = open_or_fail<P>("/p", small_segments(fs));
   setup(*primary);
   churn(*primary, 1, 50);  // some history before the replica exists
-  auto opened = repl::basic_replica<R>::open("/r", small_segments(fs));
+  auto opened = repl::basic_replica<R, RP>::open("/r", small_segments(fs));
   REQUIRE(opened);
   auto& replica = **opened;
 
-  session<P, R> l(*primary, replica);
+  session<P, R, RP> l(*primary, replica);
   std::atomic<bool> writing{true};
   std::vector<std::thread> writers;
   for (std::uint32_t t = 0; t < 3; ++t)
@@ -298,6 +306,8 @@ TEST_CASE_TEMPLATE("a replica following a primary under writers holds the primar
   }
   REQUIRE(up);
   CHECK(!replica.halted());
+  // The fast path's boundary is the last record applied; the baseline never has one.
+  CHECK(replica.read_boundary() == (std::is_same_v<RP, aerodb::policies::baseline_replica_read> ? 0 : last));
   CHECK(l.feed.acknowledged() <= last);
   l.close();
   CHECK(l.followed.code() == errc::replication_disconnected);
