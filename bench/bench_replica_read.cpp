@@ -281,10 +281,13 @@ int run(int argc, char** argv) {
   // Every cell of one policy consumes at most rate x seconds records, and starts over.
   c.updates = static_cast<int>(c.apply_rate * c.seconds * 1.2) + 100;
 
-  c.dir = c.dir / ("run-" + std::to_string(::getpid()));
+  const fs::path parent = c.dir;
+  const bool made_parent = !fs::exists(parent);  // then it goes at the end, as it came
+  c.dir = parent / ("run-" + std::to_string(::getpid()));
   fs::create_directories(c.dir);
+  const std::string fs_name = fs_type(c.dir);
   std::fprintf(stderr, "primary: %d documents, %d update records, in %s (%s)\n", c.documents, c.updates,
-               c.dir.c_str(), fs_type(c.dir).c_str());
+               c.dir.c_str(), fs_name.c_str());
   const shipped s = make_primary(c);
 
   struct row {
@@ -314,11 +317,12 @@ int run(int argc, char** argv) {
       }
     }
   fs::remove_all(c.dir);
+  if (made_parent) fs::remove(parent);
 
   std::printf("## Replica reads while the follower applies records\n\n");
   std::printf("%d documents; follower at %.0f records/s (asked); %s on %s; %.2f s per cell, median of %d; "
               "hardware threads: %u\n\n",
-              c.documents, c.apply_rate, c.dir.parent_path().c_str(), fs_type(c.dir.parent_path()).c_str(), c.seconds,
+              c.documents, c.apply_rate, parent.c_str(), fs_name.c_str(), c.seconds,
               c.repetitions, std::thread::hardware_concurrency());
   std::printf("| readers | read | baseline reads/s | fast path reads/s | fast / baseline | records/s applied (baseline, fast) | refused |\n");
   std::printf("|---|---|---|---|---|---|---|\n");
