@@ -66,7 +66,7 @@ namespace aerodb {
 template <class Database>
 class basic_read_view;
 namespace replication {
-template <class Database, class ReadBoundaryPolicy>
+template <class Database, class ReplicaReadPolicy>
 class basic_replica;
 template <class Database>
 class primary_feed;

@@ -416,7 +416,7 @@ TEST_CASE_TEMPLATE("two readers while records are applied and a halt comes in: n
                       << " at or below the boundary), compared " << t1.compared + t2.compared << ", ahead "
                       << t1.ahead + t2.ahead << ", halted " << t1.halted + t2.halted << ", after the halt "
                       << t1.after_halt + t2.after_halt);
-  if constexpr (std::is_same_v<typename Replica::read_boundary_policy, fast_path>)
+  if constexpr (std::is_same_v<typename Replica::replica_read_policy, fast_path>)
     CHECK(t1.admitted_at_boundary + t2.admitted_at_boundary > 0);
   else
     CHECK(t1.admitted_at_boundary + t2.admitted_at_boundary == 0);

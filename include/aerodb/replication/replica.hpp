@@ -21,7 +21,7 @@
 // (view_registry::clamp_floor); the rest is freed by the next GC record, or at the next
 // open, whose replay frees it all, as on the primary.
 //
-// How a read is admitted is the ReadBoundaryPolicy's choice (policies/replica_read.hpp):
+// How a read is admitted is the ReplicaReadPolicy's choice (policies/replica_read.hpp):
 // the baseline checks the state and the applied CommitId under the lock every time;
 // replica_read_fast_path admits a read at or below a boundary the follower published
 // after its last record with one atomic load, and runs the check for anything else. The
@@ -66,13 +66,13 @@ struct replica_status {
   std::optional<error> halt_reason = std::nullopt;
 };
 
-template <class Database, class ReadBoundaryPolicy = policies::baseline_replica_read>
+template <class Database, class ReplicaReadPolicy = policies::baseline_replica_read>
 class basic_replica {
-  static_assert(policies::check_replica_read_policy<ReadBoundaryPolicy>());
+  static_assert(policies::check_replica_read_policy<ReplicaReadPolicy>());
 
  public:
   using database_type = Database;
-  using read_boundary_policy = ReadBoundaryPolicy;
+  using replica_read_policy = ReplicaReadPolicy;
   using read_view = typename Database::read_view;
 
   // Opens (creating if needed) `dir` as a replica: recovery runs as for any open, and the
@@ -347,7 +347,7 @@ class basic_replica {
   std::unique_ptr<Database> db_;
   // Read without the lock; published under it (on_record), zeroed under it by halt() and
   // by the follower's own thread (invalidate_read_boundary). Empty for the baseline.
-  [[no_unique_address]] typename ReadBoundaryPolicy::boundary boundary_;
+  [[no_unique_address]] typename ReplicaReadPolicy::boundary boundary_;
   mutable std::mutex mu_;  // guards halted_, halt_reason_, last_payload_crc_, records_applied_
   bool halted_ = false;
   std::optional<error> halt_reason_;

@@ -216,8 +216,8 @@ result<void> serve_replica(primary_feed<Database>& feed, connection& conn, const
 
 // The replica's side: hello, then each message applied, until the connection closes or
 // the replica halts (its reason is sent to the primary, and returned).
-template <class Database, class ReadBoundaryPolicy>
-result<void> follow_primary(basic_replica<Database, ReadBoundaryPolicy>& replica, connection& conn) {
+template <class Database, class ReplicaReadPolicy>
+result<void> follow_primary(basic_replica<Database, ReplicaReadPolicy>& replica, connection& conn) {
   AERO_TRY(send_message(conn, replica.make_hello()));
   std::vector<std::byte> body;
   for (;;) {
