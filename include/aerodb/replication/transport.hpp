@@ -161,6 +161,17 @@ result<void> serve_replica(primary_feed<Database>& feed, connection& conn, const
     return std::move(w).error_value();
   }
   AERO_TRY(send_message(conn, *w));
+  if (feed.bootstrap_pending()) {
+    auto b = feed.ship_bootstrap([&conn](std::span<const std::byte> bytes) { return conn.send(bytes); });
+    if (!b) {
+      // A checkpoint that removed the segment meanwhile, or a closed connection: the
+      // replica starts over at its next handshake. Damage on this side is refused.
+      if (b.code() != errc::replication_snapshot_needed && b.code() != errc::replication_disconnected)
+        (void)send_message(conn, refuse{b.code(), b.error_value().to_string()});
+      conn.shutdown();
+      return b;
+    }
+  }
 
   // Acknowledgments arrive on their own thread, so the sender never waits for them.
   std::atomic<bool> ended{false};
