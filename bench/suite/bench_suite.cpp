@@ -11,6 +11,7 @@
 // and DIR/charts.gp (scripts/bench.sh renders the PNGs). Progress goes to stderr.
 // Nothing is asserted: targets are reported as measured ratios, met or not.
 #include "child.hpp"
+#include "cpu_spinners.hpp"
 #include "engine.hpp"
 #include "suite_util.hpp"
 
@@ -22,7 +23,6 @@
 
 #include <fcntl.h>
 #include <malloc.h>
-#include <sys/resource.h>
 #include <sys/statfs.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -116,35 +116,6 @@ const std::vector<engine_entry>& all_engines() {
 const char* pass_label(const std::string& pass) {
   return pass == "busy" ? "busy-CPU pass (a nice-19 spinner thread per CPU)" : "idle-CPU pass";
 }
-
-// A nice-19 spinner thread per CPU: it takes CPU only when nothing else wants it, so the
-// CPUs never go idle. Spinners live in the parent only (fork copies just the calling
-// thread); they hold no lock, so forking beside them is safe.
-class cpu_spinners {
- public:
-  cpu_spinners() = default;
-  cpu_spinners(const cpu_spinners&) = delete;
-  cpu_spinners& operator=(const cpu_spinners&) = delete;
-  ~cpu_spinners() { stop(); }
-  void start() {
-    if (!threads_.empty()) return;
-    stop_ = false;
-    for (long i = 0; i < ::sysconf(_SC_NPROCESSORS_ONLN); ++i)
-      threads_.emplace_back([this] {
-        (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19);
-        while (!stop_.load(std::memory_order_relaxed)) {}
-      });
-  }
-  void stop() {
-    stop_ = true;
-    for (auto& t : threads_) t.join();
-    threads_.clear();
-  }
-
- private:
-  std::atomic<bool> stop_{false};
-  std::vector<std::thread> threads_;
-};
 
 // ---- formatting -----------------------------------------------------------------------
 
