@@ -90,8 +90,8 @@ struct config {
   std::vector<std::string> pairs{"accelerated:accelerated", "baseline:baseline"};
   std::vector<int> threads{8, 32};
   std::vector<std::string> passes{"idle", "busy"};
-  int reps = 3;
-  double seconds = 2.0;          // the writers' time per cell (when commits == 0)
+  int reps = 5;
+  double seconds = 1.0;          // the writers' time per cell (when commits == 0)
   std::uint64_t commits = 0;     // or a fixed number of commits per cell
   double catchup_timeout = 60;   // seconds the replica gets to catch up after the writers stop
   bool control = true;           // the primary alone, same writers, same pass
@@ -711,8 +711,8 @@ int usage(const char* why) {
                "              (default accelerated:accelerated,baseline:baseline)\n"
                "  --threads   writer thread counts (default 8,32)\n"
                "  --passes    idle (no spinners) and/or busy (a nice-19 spinner thread per CPU); default idle,busy\n"
-               "  --reps N    repetitions (default 3)\n"
-               "  --seconds S the writers' time per cell (default 2)\n"
+               "  --reps N    repetitions (default 5)\n"
+               "  --seconds S the writers' time per cell (default 1)\n"
                "  --commits N a fixed number of commits per cell instead\n"
                "  --catchup-timeout S  how long the replica may take to catch up (default 60)\n"
                "  --no-control  skip the cells of the primary alone\n");
