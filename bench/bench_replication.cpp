@@ -18,7 +18,9 @@
 // applied on the replica minus the first that shows it published on the primary, so its
 // resolution is the sampling interval), and the catch-up time once the writers stop.
 // A control cell runs the same writers on a primary with no replica, so the cost of
-// shipping shows as a ratio measured in the same run.
+// shipping shows as a ratio measured in the same run; and each pass of each repetition
+// measures the disk's write+fdatasync floor (bench/suite/floor.hpp), the ceiling of a
+// replica that makes each record durable on its own.
 //
 // The passes are bench_suite's: idle CPUs, and a nice-19 spinner thread per CPU
 // (bench/suite/cpu_spinners.hpp), which keeps an fdatasync from waiting for a 4 ms timer
