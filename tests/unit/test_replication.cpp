@@ -373,3 +373,74 @@ TEST_CASE_TEMPLATE("promotion makes the replica the primary of the next epoch; t
   CHECK(again->role() == format::node_role::deposed);
   CHECK(again->insert("recs", 1, doc(2001, 1, 1)).code() == errc::replication_stale_epoch);
 }
+
+TEST_CASE_TEMPLATE("records that arrive together are made durable by one fsync, and a bad record in a group keeps "
+                   "the records before it and nothing of itself",
+                   Db, aerodb::database, aerodb::accelerated_database) {
+  auto fs = std::make_shared<testing::fault_injection_fs>();
+  open_options one_segment;
+  one_segment.fs = fs;  // default segment size: no rotation, so the group's fsyncs are its own
+  auto primary = open_or_fail<Db>("/p", one_segment);
+  setup(*primary);
+  churn(*primary, 4, 60);
+  auto opened = repl::basic_replica<Db>::open("/r", one_segment);
+  REQUIRE(opened);
+  auto& replica = **opened;
+  repl::primary_feed<Db> feed(*primary);
+  auto w = feed.on_hello(replica.make_hello());
+  REQUIRE(w);
+  REQUIRE(replica.on_message(*w));
+  format::byte_buffer out;
+  REQUIRE(feed.next_frames(out, primary->last_commit_id()));
+  std::vector<repl::message> all;
+  for (std::size_t at = 0; at < out.size();) {
+    auto h = repl::decode_header(std::span(out).subspan(at, repl::frame_header_size));
+    REQUIRE(h);
+    const std::size_t len = repl::frame_header_size + h->body_length;
+    auto m = repl::decode(std::span(out).subspan(at, len));  // spans point into `out`
+    REQUIRE(m);
+    all.push_back(*m);
+    at += len;
+  }
+  const std::size_t records = static_cast<std::size_t>(
+      std::count_if(all.begin(), all.end(), [](const repl::message& m) { return m.index() == 3; }));
+  REQUIRE(records == primary->last_commit_id());
+
+  SUBCASE("a whole group: one fsync, one acknowledgment, the primary's state") {
+    const auto before = replica.metrics();
+    auto reply = replica.on_messages(all);
+    REQUIRE(reply);
+    REQUIRE(*reply);
+    CHECK(std::get<repl::ack>(**reply).durable == primary->last_commit_id());
+    const auto after = replica.metrics();
+    CHECK(after.group_commit_fsync_count - before.group_commit_fsync_count == 1);
+    CHECK(after.wal_records - before.wal_records == records);
+    CHECK(replica.applied() == primary->last_commit_id());
+    CHECK(image(*replica.read()) == image(primary->read()));
+    CHECK(is_prefix(segments(*fs, "/r"), segments(*fs, "/p")));
+  }
+  SUBCASE("a damaged record in the middle: those before it applied, it and those after not") {
+    // The record frame of CommitId 30, its payload's last byte flipped.
+    std::size_t bad = 0;
+    for (std::size_t i = 0, seen = 0; i < all.size(); ++i)
+      if (all[i].index() == 3 && ++seen == 30) bad = i;
+    REQUIRE(bad > 0);
+    const auto framed = std::get<repl::record_frame>(all[bad]).framed;
+    std::vector<std::byte> damaged(framed.begin(), framed.end());
+    damaged[damaged.size() - 2] ^= std::byte{1};
+    auto group = all;
+    group[bad] = repl::record_frame{damaged};
+    auto reply = replica.on_messages(group);
+    REQUIRE(!reply);
+    CHECK(reply.code() == errc::replication_record_corrupt);
+    CHECK(replica.halted());
+    CHECK(replica.applied() == 29);
+    REQUIRE(replica.resume());
+    CHECK(image(*replica.read()) == image(*primary->read_at(29)));
+    // The log holds exactly the 29 records: reopened, the replica is at 29.
+    opened->reset();
+    auto again = repl::basic_replica<Db>::open("/r", one_segment);
+    REQUIRE(again);
+    CHECK((*again)->applied() == 29);
+  }
+}

@@ -46,6 +46,7 @@
 #include <aerodb/replication/log_source.hpp>
 #include <aerodb/replication/wire.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <mutex>
@@ -191,15 +192,31 @@ class basic_replica {
     if (const auto* b = std::get_if<snapshot_begin>(&m)) return on_snapshot_begin(*b);
     if (std::holds_alternative<snapshot_chunk>(m) || std::holds_alternative<snapshot_end>(m))
       return halt(error(errc::replication_protocol, "snapshot data arrived outside a snapshot bootstrap"));
-    since_welcome_ = false;
-    if (const auto* s = std::get_if<segment_start>(&m)) {
-      pending_segment_ = *s;
-      return std::optional<message>();
-    }
-    if (const auto* rec = std::get_if<record_frame>(&m)) return on_record(rec->framed);
+    if (std::holds_alternative<segment_start>(m) || std::holds_alternative<record_frame>(m))
+      return on_records(std::span(&m, 1));
     if (const auto* f = std::get_if<refuse>(&m))
       return halt(error(f->code, "the primary refused this replica: " + f->text));
     return halt(error(errc::replication_protocol, "the primary sent a message only a replica sends"));
+  }
+
+  // Handles messages that arrived together: a run of segment and record messages is one
+  // group, made durable by one fsync and acknowledged once (the replica's group commit;
+  // docs/replication.md §2); anything else goes through on_message() one by one. Returns
+  // the newest acknowledgment to send, or the error that halted this replica.
+  result<std::optional<message>> on_messages(std::span<const message> ms) {
+    const bool all_records = std::all_of(ms.begin(), ms.end(), [](const message& m) {
+      return std::holds_alternative<segment_start>(m) || std::holds_alternative<record_frame>(m);
+    });
+    if (all_records && !boot_ && !ms.empty()) {
+      if (auto r = check_active(); !r) return std::move(r).error_value();
+      return on_records(ms);
+    }
+    std::optional<message> reply;
+    for (const auto& m : ms) {
+      AERO_TRY_ASSIGN(auto one, on_message(m));
+      if (one) reply = std::move(one);
+    }
+    return reply;
   }
 
   // Halts this replica for `e` (a transport's own failure does not: a disconnect leaves
@@ -464,73 +481,137 @@ class basic_replica {
     return h;
   }
 
-  result<std::optional<message>> on_record(std::span<const std::byte> framed) {
-    using namespace format;
-    const commit_id applied = db_->last_commit_id();
-    auto verified = verify_record(framed, applied);
-    if (!verified) return halt(std::move(verified).error_value());
-    const record_header h = *verified;
-    const auto payload = framed.subspan(record_header_size);
-    auto corrupt = [&](const char* why, commit_id c) {
-      return halt(error(errc::replication_record_corrupt,
-                        std::string("a shipped record does not verify: ") + why + "; nothing of it was stored",
-                        {{"commit_id", std::to_string(c)}, {"applied", std::to_string(applied)}}));
-    };
-    if (h.commit != applied + 1)
-      return halt(error(errc::replication_gap,
-                        h.commit <= applied ? "a shipped record was already applied (duplicated or reordered)"
-                                            : "a shipped record skips CommitIds (a gap)",
-                        {{"commit_id", std::to_string(h.commit)}, {"expected", std::to_string(applied + 1)}}));
-
-    // Where it goes: the segment the primary's log holds it in.
+  // One checked record of a group, ready to be committed.
+  struct prepared_record {
+    std::span<const std::byte> framed;
+    format::record_type type = format::record_type::write_batch;
+    commit_id commit = 0;
+    std::uint32_t payload_crc = 0;
+    std::vector<std::byte> body;  // plain, for the replay
     std::optional<std::pair<std::uint64_t, commit_id>> new_segment;
-    if (pending_segment_) {
-      const segment_start s = *pending_segment_;
-      if (s.seq == active_seq_ && s.first_commit == active_first_) {
-        // the segment being appended to: nothing to start
-      } else if (s.first_commit == h.commit && (active_seq_ == 0 || s.seq == active_seq_ + 1)) {
-        new_segment.emplace(s.seq, s.first_commit);
-      } else {
-        return halt(error(errc::replication_divergence,
-                          "the primary holds this record in a segment this replica's log does not match",
-                          {{"segment", std::to_string(s.seq)}, {"first_commit", std::to_string(s.first_commit)},
-                           {"active_segment", std::to_string(active_seq_)},
-                           {"active_first_commit", std::to_string(active_first_)}}));
-      }
-      pending_segment_.reset();
-    } else if (active_seq_ == 0) {
-      return halt(error(errc::replication_protocol, "a record arrived before the segment it belongs to"));
-    }
+    std::uint64_t seq = 0;        // the segment it goes into
+    commit_id gc_floor = 0;       // a GC record's floor, clamped by this replica's views
+  };
 
-    // The plain body, for the replay and for a GC record's floor.
-    std::vector<std::byte> body(payload.begin(), payload.end() - 1);
-    complement(body);
-    const auto type = static_cast<record_type>(h.type);
-    typename engine::recovery<typename Database::index_policy>::live_apply live;
-    live.metrics = &db_->metrics_;
-    live.gc_floor = 0;
-    if (type == record_type::gc) {
-      auto floor = decode_gc(body);
-      if (!floor || *floor >= h.commit) return corrupt("bad gc record", h.commit);
-      // Before the state lock: the registry's lock comes first (engine/gc.hpp).
-      live.gc_floor = db_->views_.clamp_floor(*floor);
-    }
-    const std::string segment_name = segment_file_name(new_segment ? new_segment->first : active_seq_);
-    wal::wal_record rec{type, h.commit, body, &segment_name, 0};
-    auto applied_now = db_->pipeline_.commit_replicated(framed, h.commit, new_segment, [&](auto& store) {
-      return engine::recovery<typename Database::index_policy>::replay_record(store, rec, &live);
-    });
-    if (!applied_now) return halt(std::move(applied_now).error_value());
-    {
-      std::lock_guard lock(mu_);
-      last_payload_crc_ = h.payload_crc;
-      ++records_applied_;
-      if (new_segment) {
-        active_seq_ = new_segment->first;
-        active_first_ = new_segment->second;
+  // Where the follower's log stands while a group is checked record by record.
+  struct log_cursor {
+    commit_id expected = 0;  // the next CommitId
+    std::uint64_t seq = 0;   // the active segment (0: none)
+    commit_id first = 0;
+    std::optional<segment_start> pending;
+  };
+
+  // Checks the record `framed` as the next one after `at`, and advances `at` past it.
+  // Nothing is stored or halted here.
+  result<prepared_record> prepare_record(std::span<const std::byte> framed, log_cursor& at) {
+    using namespace format;
+    const commit_id applied = at.expected - 1;
+    AERO_TRY_ASSIGN(const record_header h, verify_record(framed, applied));
+    if (h.commit != at.expected)
+      return error(errc::replication_gap,
+                   h.commit <= applied ? "a shipped record was already applied (duplicated or reordered)"
+                                       : "a shipped record skips CommitIds (a gap)",
+                   {{"commit_id", std::to_string(h.commit)}, {"expected", std::to_string(at.expected)}});
+    prepared_record p;
+    p.framed = framed;
+    p.commit = h.commit;
+    p.payload_crc = h.payload_crc;
+    // Where it goes: the segment the primary's log holds it in.
+    if (at.pending) {
+      const segment_start s = *at.pending;
+      if (s.seq == at.seq && s.first_commit == at.first) {
+        // the segment being appended to: nothing to start
+      } else if (s.first_commit == h.commit && (at.seq == 0 || s.seq == at.seq + 1)) {
+        p.new_segment.emplace(s.seq, s.first_commit);
+      } else {
+        return error(errc::replication_divergence,
+                     "the primary holds this record in a segment this replica's log does not match",
+                     {{"segment", std::to_string(s.seq)}, {"first_commit", std::to_string(s.first_commit)},
+                      {"active_segment", std::to_string(at.seq)},
+                      {"active_first_commit", std::to_string(at.first)}});
       }
+    } else if (at.seq == 0) {
+      return error(errc::replication_protocol, "a record arrived before the segment it belongs to");
     }
-    return std::optional<message>(ack{h.commit});
+    // The plain body, for the replay and for a GC record's floor.
+    const auto payload = framed.subspan(record_header_size);
+    p.body.assign(payload.begin(), payload.end() - 1);
+    complement(p.body);
+    p.type = static_cast<record_type>(h.type);
+    if (p.type == record_type::gc) {
+      auto floor = decode_gc(p.body);
+      if (!floor || *floor >= h.commit)
+        return error(errc::replication_record_corrupt, "a shipped record does not verify: bad gc record; nothing of it was stored",
+                     {{"commit_id", std::to_string(h.commit)}, {"applied", std::to_string(applied)}});
+      // Before the state lock: the registry's lock comes first (engine/gc.hpp).
+      p.gc_floor = db_->views_.clamp_floor(*floor);
+    }
+    at.pending.reset();
+    if (p.new_segment) {
+      at.seq = p.new_segment->first;
+      at.first = p.new_segment->second;
+    }
+    p.seq = at.seq;
+    ++at.expected;
+    return p;
+  }
+
+  // A run of segment and record messages as one group: each record checked in order; the
+  // records before the first one that fails are committed together (one fsync,
+  // commit_pipeline::commit_replicated), applied and published; then the failure, if any,
+  // halts this replica with nothing of the offending record stored. The reply
+  // acknowledges the newest record applied.
+  result<std::optional<message>> on_records(std::span<const message> ms) {
+    since_welcome_ = false;
+    log_cursor at{db_->last_commit_id() + 1, active_seq_, active_first_, pending_segment_};
+    std::vector<prepared_record> group;
+    group.reserve(ms.size());
+    std::optional<error> failure;
+    for (const auto& m : ms) {
+      if (const auto* s = std::get_if<segment_start>(&m)) {
+        at.pending = *s;
+        continue;
+      }
+      const auto* rec = std::get_if<record_frame>(&m);
+      if (!rec) {
+        failure = error(errc::replication_protocol, "a group of records holds another message");
+        break;
+      }
+      auto p = prepare_record(rec->framed, at);
+      if (!p) {
+        failure = std::move(p).error_value();
+        break;
+      }
+      group.push_back(std::move(*p));
+    }
+    if (!group.empty()) {
+      using recovery = engine::recovery<typename Database::index_policy>;
+      std::vector<std::string> names;
+      std::vector<typename std::remove_reference_t<decltype(db_->pipeline_)>::replicated_append> appends;
+      names.reserve(group.size());
+      appends.reserve(group.size());
+      for (const auto& p : group) {
+        names.push_back(format::segment_file_name(p.seq));
+        appends.push_back({p.framed, p.commit, p.new_segment});
+      }
+      auto committed = db_->pipeline_.commit_replicated(appends, [&](auto& store, std::size_t i) {
+        typename recovery::live_apply live;
+        live.metrics = &db_->metrics_;
+        live.gc_floor = group[i].gc_floor;
+        wal::wal_record rec{group[i].type, group[i].commit, group[i].body, &names[i], 0};
+        return recovery::replay_record(store, rec, &live);
+      });
+      if (!committed) return halt(std::move(committed).error_value());
+      std::lock_guard lock(mu_);
+      last_payload_crc_ = group.back().payload_crc;
+      records_applied_ += group.size();
+      active_seq_ = at.seq;
+      active_first_ = at.first;
+    }
+    if (failure) return halt(std::move(*failure));
+    pending_segment_ = at.pending;
+    if (group.empty()) return std::optional<message>();
+    return std::optional<message>(ack{group.back().commit});
   }
 
   // Replaced only by install_bootstrap(), under db_mu_ held exclusively (null when the
