@@ -128,18 +128,6 @@ inline std::map<std::string, std::vector<std::byte>> segments(testing::fault_inj
   return out;
 }
 
-// Where the records of a segment file end (the first all-zero record header).
-inline std::size_t records_end(const std::vector<std::byte>& seg) {
-  if (seg.size() < format::segment_header_size) return 0;  // being created: nothing in it yet
-  std::size_t at = format::segment_header_size;
-  while (at + format::record_header_size <= seg.size() &&
-         std::any_of(seg.begin() + static_cast<std::ptrdiff_t>(at),
-                     seg.begin() + static_cast<std::ptrdiff_t>(at + format::record_header_size),
-                     [](std::byte b) { return b != std::byte{0}; }))
-    at += format::record_header_size + format::load_le<std::uint32_t>(seg.data() + at + 4);
-  return std::min(at, seg.size() + 1);  // past the end: a record cut short
-}
-
 // Whether every record the replica's segments hold is the primary's, byte for byte, at
 // the same place: the replica's log is a prefix of the primary's.
 inline bool is_prefix(const std::map<std::string, std::vector<std::byte>>& replica,
