@@ -6,6 +6,9 @@
 //     both admit the same reads with the same answers and refuse the others with the same
 //     codes; the boundary is the applied CommitId after a record, and none after an open,
 //     a halt, a resume or an invalidation;
+//   - through a snapshot bootstrap (staging, install, the records after it) given to both
+//     replicas: the fast path is off from the snapshot's first frame until the first
+//     records after the install, and the answers are the same after every frame;
 //   - two threads reading while a follower applies records and a halt comes in: no read
 //     is admitted above the CommitId the replica has applied and made durable (read from
 //     what its disk has synced), every admitted read answers as the primary at its bound,
@@ -16,6 +19,7 @@
 // (The primary and replica pairs with different policies, the fast path among them, are in
 // test_replication.cpp.)
 #include "support/common.hpp"
+#include "support/replication.hpp"
 
 #include <aerodb/replication.hpp>
 
@@ -34,74 +38,11 @@ namespace {
 using fast_path = aerodb::policies::replica_read_fast_path;
 using checked = aerodb::policies::baseline_replica_read;
 
-const char* rec_schema = R"({"id":"rec","version":1,"fields":{
-  "_id":{"type":"string","required":true},
-  "n":{"type":"int"},
-  "s":{"type":"string","required":true}}})";
-
-open_options small_segments(std::shared_ptr<io::file_system> fs) {
-  open_options o;
-  o.fs = std::move(fs);
-  o.wal_segment_bytes = 4096;
-  o.wal_preallocate_bytes = 1024;
-  return o;
-}
-
-template <class Db>
-void setup(Db& db) {
-  REQUIRE(db.register_schema(rec_schema));
-  REQUIRE(db.create_collection("recs", "rec"));
-  REQUIRE(db.create_index("recs", "n"));
-}
-
-std::string doc(int i, int n) {
-  return R"({"_id":"d)" + std::to_string(i) + R"(","n":)" + std::to_string(n) + R"(,"s":"x"})";
-}
-
-// Inserts, updates and removes over 40 keys, one commit each.
-template <class Db>
-void churn(Db& db, std::uint32_t seed, int rounds) {
-  std::mt19937 rng(seed);
-  for (int r = 0; r < rounds; ++r) {
-    const int i = static_cast<int>(rng() % 40);
-    const int n = static_cast<int>(rng() % 30);
-    write_batch b;
-    if (rng() % 4 == 0)
-      b.remove("recs", "d" + std::to_string(i));
-    else
-      b.insert("recs", 1, doc(i, n));
-    auto got = db.commit(b);
-    if (!got && got.code() == errc::document_exists) {
-      write_batch u;
-      u.update("recs", "d" + std::to_string(i), 1, doc(i, n));
-      got = db.commit(u);
-    }
-    REQUIRE(got);
-  }
-}
-
-// What a view answers: every document with its CommitId, and an index query.
-template <class View>
-std::string image(const View& v) {
-  std::string out = std::to_string(v.bound()) + "|";
-  auto r = v.for_each("recs", [&](const versioned_document& d) {
-    out += std::to_string(d.committed_at) + ":" + d.doc.to_json_string() + "\n";
-  });
-  if (!r) out += r.error_value().to_string();
-  auto q = v.query(R"({"collection":"recs","schema_version":1,"filter":{"n":{"$gte":5,"$lt":20}},"limit":100})");
-  if (!q) {
-    out += q.error_value().to_string();
-  } else {
-    for (const auto& d : q->documents) out += std::string(d.doc.id()) + ",";
-  }
-  return out;
-}
-
 // A read's outcome as text: the view's answers, or the refusal's code (only the code: the
 // messages name the directory, which differs between two replicas).
 template <class R>
 std::string outcome(const R& r) {
-  return r ? "ok " + image(*r) : "refused " + std::string(to_string(r.code()));
+  return r ? "ok at " + std::to_string(r->bound()) + "\n" + image(*r) : "refused " + std::string(to_string(r.code()));
 }
 
 // What `source` (a replica or a primary) answers at each bound.
@@ -175,14 +116,60 @@ commit_id durable_last_commit(testing::fault_injection_fs& fs, const std::string
   return last;
 }
 
-// Segment files of `dir`, name -> bytes.
-std::map<std::string, std::vector<std::byte>> segments(testing::fault_injection_fs& fs, const std::string& dir) {
-  std::map<std::string, std::vector<std::byte>> out;
-  const auto names = fs.list_dir(dir);
-  REQUIRE(names);
-  for (const auto& n : *names)
-    if (format::parse_segment_file_name(n)) out[n] = fs.contents(io::join(dir, n));
-  return out;
+// Every read a caller could make now, on a replica with the baseline check (`a`) and one
+// with the fast path (`b`) that received the same frames: the same outcome.
+template <class A, class B>
+void expect_same_reads(const A& a, const B& b) {
+  REQUIRE(a.applied() == b.applied());
+  const commit_id applied = a.applied();
+  std::vector<commit_id> bounds = {0, 1, applied + 1, applied + 7};
+  if (applied > 1) bounds.push_back(applied - 1);
+  if (applied > 0) bounds.push_back(applied);
+  CHECK(answers_at(a, bounds) == answers_at(b, bounds));
+  CHECK(outcome(a.read()) == outcome(b.read()));
+  CHECK(a.read_boundary() == 0);  // the baseline never has one
+}
+
+// The primary's log no longer holds `c + 1`: its oldest segment starts after it.
+bool log_starts_after(testing::fault_injection_fs& fs, const std::string& dir, commit_id c) {
+  const auto segs = segments(fs, dir);
+  if (segs.empty()) return true;
+  const auto& first = segs.begin()->second;
+  const auto decoded = format::decode_segment_header(std::span(first).first(format::segment_header_size));
+  return decoded.header.first_commit_id > c + 1;
+}
+
+// Moves the primary on until its log no longer holds what a replica at `applied` needs.
+template <class P>
+void truncate_past(P& primary, testing::fault_injection_fs& fs, commit_id applied, std::uint32_t seed) {
+  for (int round = 0; round < 20; ++round) {
+    churn(primary, seed + static_cast<std::uint32_t>(round), 80);
+    REQUIRE(primary.checkpoint());
+    if (log_starts_after(fs, "/p", applied)) return;
+  }
+  FAIL("the primary's checkpoints never removed the replica's next record");
+}
+
+// The frames of the snapshot bootstrap a primary ships to a replica that says `h`.
+template <class P>
+std::vector<std::vector<std::byte>> bootstrap_frames(P& primary, const repl::hello& h) {
+  repl::primary_feed<P> feed(primary);
+  auto w = feed.on_hello(h);
+  REQUIRE(w);
+  REQUIRE(feed.bootstrap_pending());
+  std::vector<std::vector<std::byte>> frames;
+  frames.push_back(repl::encode(*w));
+  REQUIRE(feed.ship_bootstrap([&frames](std::span<const std::byte> bytes) -> result<void> {
+    while (!bytes.empty()) {
+      auto header = repl::decode_header(bytes.first(repl::frame_header_size));
+      REQUIRE(header);
+      const std::size_t n = repl::frame_header_size + header->body_length;
+      frames.emplace_back(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(n));
+      bytes = bytes.subspan(n);
+    }
+    return ok();
+  }));
+  return frames;
 }
 
 }  // namespace
@@ -203,17 +190,9 @@ TEST_CASE_TEMPLATE("the fast path and the baseline check admit the same reads wi
   const auto frames = frames_for(*primary, b.make_hello(), primary->last_commit_id());
   REQUIRE(frames.size() > 40);
 
-  // Every read a caller could make now, on both replicas: the same outcome.
   int compared = 0;
   auto same_answers = [&] {
-    REQUIRE(a.applied() == b.applied());
-    const commit_id applied = a.applied();
-    std::vector<commit_id> bounds = {0, 1, applied + 1, applied + 7};
-    if (applied > 1) bounds.push_back(applied - 1);
-    if (applied > 0) bounds.push_back(applied);
-    CHECK(answers_at(a, bounds) == answers_at(b, bounds));
-    CHECK(outcome(a.read()) == outcome(b.read()));
-    CHECK(a.read_boundary() == 0);  // the baseline never has one
+    expect_same_reads(a, b);
     ++compared;
   };
   // Both get the same frame; both answer it the same way.
@@ -287,6 +266,48 @@ TEST_CASE_TEMPLATE("the fast path and the baseline check admit the same reads wi
   CHECK(b.read_boundary() == b.applied());
   CHECK(image(*b.read()) == image(primary->read()));
   CHECK(compared > 40);
+}
+
+TEST_CASE_TEMPLATE("through a snapshot bootstrap, the fast path is off from the snapshot's first frame until the "
+                   "records after the install, and the answers are the baseline's throughout",
+                   Db, aerodb::database, aerodb::accelerated_database) {
+  auto fs = std::make_shared<testing::fault_injection_fs>();
+  auto primary = open_or_fail<Db>("/p", small_segments(fs));
+  setup(*primary);
+  churn(*primary, 1, 40);
+  auto opened_checked = repl::basic_replica<Db, checked>::open("/rc", small_segments(fs));
+  auto opened_fast = repl::basic_replica<Db, fast_path>::open("/rf", small_segments(fs));
+  REQUIRE(opened_checked);
+  REQUIRE(opened_fast);
+  auto& a = **opened_checked;
+  auto& b = **opened_fast;
+  follow_all(*primary, a);
+  follow_all(*primary, b);
+  REQUIRE(b.read_boundary() == b.applied());
+  truncate_past(*primary, *fs, b.applied(), 7);
+
+  // The welcome, snapshot_begin, the image's chunks, the records of the primary's segment
+  // up to the image's CommitId, snapshot_end (which installs). The same for both.
+  const auto frames = bootstrap_frames(*primary, b.make_hello());
+  REQUIRE(frames.size() > 3);
+  for (std::size_t i = 0; i < frames.size(); ++i) {
+    CAPTURE(i);
+    REQUIRE(deliver(a, frames[i]));
+    REQUIRE(deliver(b, frames[i]));
+    if (i == 0) CHECK(b.read_boundary() == b.applied());  // a welcome changes nothing
+    if (i >= 1) CHECK(b.read_boundary() == 0);            // from snapshot_begin on
+    expect_same_reads(a, b);  // the old state while staging, the new one once installed
+  }
+  CHECK(a.status().bootstraps_installed == 1);
+  CHECK(b.status().bootstraps_installed == 1);
+  CHECK(b.read_boundary() == 0);  // an install publishes none
+
+  churn(*primary, 9, 30);
+  follow_all(*primary, a);
+  follow_all(*primary, b);
+  CHECK(b.read_boundary() == b.applied());
+  expect_same_reads(a, b);
+  CHECK(image(*b.read()) == image(primary->read()));
 }
 
 namespace {
