@@ -75,7 +75,11 @@ ls "$out"/*.png >&2
 
 [ "$mode" = quick ] && exit 0
 
-# docs/benchmarks.md: the fixed introduction, this run's report, the charts, the analysis.
+# docs/benchmarks.md: the fixed introduction, the dated sections written by hand (runs of
+# other harnesses, partial re-runs), this run's report, the charts, the analysis. The
+# dated sections are kept from the page being replaced: they are not this run's.
+kept=$(awk '/^<!-- dated sections:/{on=1} on{print} /^<!-- end of dated sections -->/{on=0}' \
+  "$root/docs/benchmarks.md" 2>/dev/null || true)
 {
   cat <<'EOF'
 # Benchmarks: AeroDB against LMDB, RocksDB, LevelDB and SQLite
@@ -119,6 +123,12 @@ seconds, numbers meaningless). How the harness works: [bench/README.md](../bench
   with SIGKILL; W7 times the next open up to the first successful read (AeroDB: log
   replay and every index rebuilt). AeroDB then checkpoints while two durable writers run
   (W8), is killed again, and W7 is timed again from the checkpoint.
+- W7's read floor: right after each recovery, the same process reads every file of the
+  recovered directory once, in 1 MiB `read`s (`bench/suite/suite_util.hpp`,
+  `measure_read_floor`). The files are then mostly in the page cache, as they were for the
+  recovery itself when it ran second. The report gives each recovery as a multiple of its
+  floor. For AeroDB it also splits the open into its phases: snapshot load, log replay and
+  index build (`recovery_report::snapshot_load`, `log_replay`, `index_build`).
 - The floor is `write + fdatasync` of 256-byte records, appending (as a log does) and
   overwriting a pre-zeroed, synced file, measured in the same run and directory.
 - The commit workloads (the floors, W1, W2) run in two passes of the same run: with idle
@@ -132,6 +142,7 @@ seconds, numbers meaningless). How the harness works: [bench/README.md](../bench
   repetition); the medians are reported, with p50 and p99 of per-operation latencies.
 
 EOF
+  if [ -n "$kept" ]; then printf '%s\n\n' "$kept"; fi
   cat "$out/results.md"
   cat <<'EOF'
 

@@ -327,3 +327,61 @@ TEST_CASE_TEMPLATE("a crash at every file operation of a snapshot bootstrap reop
   CHECK(old_states > 0);
   CHECK(new_states > 0);
 }
+
+TEST_CASE("readers on other threads during a bootstrap see the old state or the new one, and never a closed "
+          "database") {
+  using Db = aerodb::database;
+  auto fs = std::make_shared<testing::fault_injection_fs>();
+  auto primary = open_or_fail<Db>("/p", small_segments(fs));
+  setup(*primary);
+  churn(*primary, 1, 40);
+  auto opened = repl::basic_replica<Db>::open("/r", small_segments(fs));
+  REQUIRE(opened);
+  auto& replica = **opened;
+  {
+    session<Db, Db> l(*primary, replica);
+    REQUIRE(caught_up(replica, primary->last_commit_id()));
+  }
+  const std::string old_image = image(*replica.read());
+  const commit_id old_applied = replica.applied();
+  truncate_past(*primary, *fs, old_applied, 13);
+  const std::string new_image = image(primary->read());
+  const commit_id new_applied = primary->last_commit_id();
+
+  // Two readers: each view lives for one image and is closed, so the install finds a
+  // moment with none open (if it does not, it halts, and the loop below resumes it).
+  std::atomic<bool> done{false};
+  std::atomic<int> bad{0}, reads{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 2; ++t)
+    readers.emplace_back([&] {
+      while (!done.load()) {
+        (void)replica.status();
+        (void)replica.metrics();
+        auto v = replica.read();
+        if (!v) continue;  // halted for a moment: refused, as it must be
+        const std::string seen = image(*v);
+        if (!((v->bound() == old_applied && seen == old_image) || (v->bound() == new_applied && seen == new_image)))
+          bad.fetch_add(1);
+        reads.fetch_add(1);
+        v = result<Db::read_view>(error(errc::internal_bug, "closed"));  // the view closes here
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));     // a gap with no view open
+      }
+    });
+  int attempts = 0;
+  while (replica.applied() < new_applied && attempts < 50) {
+    ++attempts;
+    if (replica.halted()) {
+      CHECK(replica.status().halt_reason->code() == errc::replication_snapshot_needed);
+      REQUIRE(replica.resume());
+    }
+    session<Db, Db> l(*primary, replica);
+    (void)caught_up(replica, new_applied);  // installed, or halted by an open view
+  }
+  done.store(true);
+  for (auto& r : readers) r.join();
+  MESSAGE("bootstrap under readers: " << attempts << " attempt(s), " << reads.load() << " reads");
+  CHECK(bad.load() == 0);
+  CHECK(replica.applied() == new_applied);
+  CHECK(image(*replica.read()) == new_image);
+}
