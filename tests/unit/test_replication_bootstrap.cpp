@@ -10,6 +10,8 @@
 //     installed and no staged file left;
 //   - a bootstrap with a read view of the replica open halts instead of installing, and
 //     the view's answers do not change;
+//   - readers on two threads while a bootstrap installs (with either replica read policy)
+//     see the old state or the new one;
 //   - a crash at every mutating file operation of the bootstrap, each crashed with
 //     unsynced data dropped and with it kept, reopens to the old state or the new one,
 //     never a mix, and the replica then catches up.
@@ -328,18 +330,18 @@ TEST_CASE_TEMPLATE("a crash at every file operation of a snapshot bootstrap reop
   CHECK(new_states > 0);
 }
 
-TEST_CASE("readers on other threads during a bootstrap see the old state or the new one, and never a closed "
-          "database") {
+TEST_CASE_TEMPLATE("readers on other threads during a bootstrap see the old state or the new one, and never a closed "
+                   "database", RP, policies::baseline_replica_read, policies::replica_read_fast_path) {
   using Db = aerodb::database;
   auto fs = std::make_shared<testing::fault_injection_fs>();
   auto primary = open_or_fail<Db>("/p", small_segments(fs));
   setup(*primary);
   churn(*primary, 1, 40);
-  auto opened = repl::basic_replica<Db>::open("/r", small_segments(fs));
+  auto opened = repl::basic_replica<Db, RP>::open("/r", small_segments(fs));
   REQUIRE(opened);
   auto& replica = **opened;
   {
-    session<Db, Db> l(*primary, replica);
+    session<Db, Db, RP> l(*primary, replica);
     REQUIRE(caught_up(replica, primary->last_commit_id()));
   }
   const std::string old_image = image(*replica.read());
@@ -375,7 +377,7 @@ TEST_CASE("readers on other threads during a bootstrap see the old state or the 
       CHECK(replica.status().halt_reason->code() == errc::replication_snapshot_needed);
       REQUIRE(replica.resume());
     }
-    session<Db, Db> l(*primary, replica);
+    session<Db, Db, RP> l(*primary, replica);
     (void)caught_up(replica, new_applied);  // installed, or halted by an open view
   }
   done.store(true);
