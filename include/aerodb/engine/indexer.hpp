@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -65,19 +66,39 @@ struct indexer {
   // Fills an empty index from every live version of the collection.
   static void build(collection_state& c, const std::string& path, index_state& ix,
                     metrics_registry& metrics) {
-    build_together(c, {{&path, &ix}}, metrics);
+    build_together(c, {{&path, &ix}}, metrics, 0, [](std::uint64_t) {});
   }
 
-  // Rebuilds every index of every collection from the chains (the end of every open).
-  static void rebuild_all(catalog_type& cat, metrics_registry& metrics) {
+  // The steps rebuild_all reports as it goes (the index_build phase of an open): for each
+  // collection with indexes, one per document key for the walk over its chains, then as
+  // many again for each of its indexes, as that index's entries are put in place.
+  static std::uint64_t rebuild_steps(const catalog_type& cat) {
+    std::uint64_t steps = 0;
+    for (const auto& [name, c] : cat.collections())
+      if (!c->indexes.empty()) steps += c->keys.size() * (1 + c->indexes.size());
+    return steps;
+  }
+
+  // Rebuilds every index of every collection from the chains (the end of every open),
+  // calling `progress(steps done)` with rebuild_steps' count, never decreasing, at least
+  // once per 1024 steps.
+  template <class Progress>
+  static void rebuild_all(catalog_type& cat, metrics_registry& metrics, Progress&& progress) {
+    std::uint64_t done = 0;
     for (auto& [name, c] : cat.collections()) {
+      if (c->indexes.empty()) continue;
       std::vector<std::pair<const std::string*, index_state*>> all;
       for (auto& [path, ix] : c->indexes) {
         ix->entries.clear();
         all.emplace_back(&path, ix.get());
       }
-      build_together(*c, all, metrics);
+      build_together(*c, all, metrics, done, progress);
+      done += c->keys.size() * (1 + all.size());
+      progress(done);
     }
+  }
+  static void rebuild_all(catalog_type& cat, metrics_registry& metrics) {
+    rebuild_all(cat, metrics, [](std::uint64_t) {});
   }
 
  private:
@@ -89,8 +110,11 @@ struct indexer {
   // filling the index in key order does not go back to the version (another miss per
   // entry). Entries go in in index order (key, _id, CommitId): a sorted index then only
   // appends at its end. The order is only a hint: any order builds the same index.
+  // `progress` hears of the steps (rebuild_steps) from `base` on: a step per key walked,
+  // then, for each index, the collection's key count spread over its entries.
+  template <class Progress>
   static void build_together(collection_state& c, const std::vector<std::pair<const std::string*, index_state*>>& ixs,
-                             metrics_registry& metrics) {
+                             metrics_registry& metrics, std::uint64_t base, Progress&& progress) {
     const auto started = std::chrono::steady_clock::now();
     struct pending {
       scalar key;
@@ -101,7 +125,10 @@ struct indexer {
     };
     std::vector<std::vector<pending>> runs(ixs.size());
     for (auto& run : runs) run.reserve(c.keys.size());
-    for (const auto& [id, key] : c.keys)
+    const std::uint64_t keys = c.keys.size();
+    std::uint64_t walked = 0;
+    for (const auto& [id, key] : c.keys) {
+      if ((++walked & 1023) == 0) progress(base + walked);
       for (const auto& v : key->chain) {
         if (v.tombstone()) continue;
         const document_view doc(v.data.bytes());
@@ -113,7 +140,9 @@ struct indexer {
             runs[i].push_back({std::move(*k), key.get(), &v, v.commit, v.schema_version});
         }
       }
+    }
     for (std::size_t i = 0; i < ixs.size(); ++i) {
+      const std::uint64_t filled_before = base + keys * (1 + i);
       auto& run = runs[i];
       std::sort(run.begin(), run.end(), [](const pending& a, const pending& b) {
         if (const auto cmp = a.key <=> b.key; cmp != 0) return cmp < 0;
@@ -125,11 +154,13 @@ struct indexer {
       constexpr bool takes_values = requires(entries_type& e, const scalar& k, const mvcc::key_entry& d) {
         e.insert(k, d, commit_id{}, std::uint32_t{});
       };
-      for (const auto& p : run) {
+      for (std::size_t j = 0; j < run.size(); ++j) {
+        const auto& p = run[j];
         if constexpr (takes_values)
           entries.insert(p.key, *p.doc, p.commit, p.schema_version);
         else
           entries.insert(p.key, *p.doc, *p.v);
+        if ((j & 1023) == 1023) progress(filled_before + keys * (j + 1) / run.size());
       }
       std::vector<pending>().swap(run);  // the next index's run has the memory
       metrics.index_rebuild_count.add();
