@@ -97,6 +97,7 @@ int run(const config& cfg) {
   }
   constexpr std::size_t phases = aerodb::recovery_phase_count;
   std::vector<double> first_read, floor, whole, phase[phases];
+  bool from_checkpoint = false;
   for (int rep = 0; rep < cfg.reps; ++rep) {
     aerodb::open_options o;
     const auto t0 = std::chrono::steady_clock::now();
@@ -124,6 +125,7 @@ int run(const config& cfg) {
     }
     first_read.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     const auto& r = db->recovery();
+    from_checkpoint = r.checkpoint != 0;
     whole.push_back(seconds(r.duration));
     for (std::size_t p = 0; p < phases; ++p) phase[p].push_back(seconds(r.phase_duration(static_cast<aerodb::recovery_phase>(p))));
     if (rep == 0) std::printf("report: %s\n", r.to_string().c_str());
@@ -131,7 +133,7 @@ int run(const config& cfg) {
     floor.push_back(bench::measure_read_floor(dir).seconds);
   }
   std::printf("%s, %zu documents%s, median of %d opens (seconds):\n", cfg.engine.c_str(), cfg.docs,
-              cfg.checkpoint ? " (from a checkpoint)" : " (from the log)", cfg.reps);
+              from_checkpoint ? " (from a checkpoint)" : " (from the log)", cfg.reps);
   std::printf("  open to first read %.3f   read floor %.3f   ratio %.2fx   %.0f documents/s\n", median(first_read),
               median(floor), median(first_read) / median(floor), static_cast<double>(cfg.docs) / median(first_read));
   std::printf("  recovery %.3f:", median(whole));
