@@ -75,7 +75,11 @@ ls "$out"/*.png >&2
 
 [ "$mode" = quick ] && exit 0
 
-# docs/benchmarks.md: the fixed introduction, this run's report, the charts, the analysis.
+# docs/benchmarks.md: the fixed introduction, the dated sections written by hand (runs of
+# other harnesses, partial re-runs), this run's report, the charts, the analysis. The
+# dated sections are kept from the page being replaced: they are not this run's.
+kept=$(awk '/^<!-- dated sections:/{on=1} on{print} /^<!-- end of dated sections -->/{on=0}' \
+  "$root/docs/benchmarks.md" 2>/dev/null || true)
 {
   cat <<'EOF'
 # Benchmarks: AeroDB against LMDB, RocksDB, LevelDB and SQLite
@@ -139,6 +143,7 @@ seconds, numbers meaningless). How the harness works: [bench/README.md](../bench
   repetition); the medians are reported, with p50 and p99 of per-operation latencies.
 
 EOF
+  if [ -n "$kept" ]; then printf '%s\n\n' "$kept"; fi
   cat "$out/results.md"
   cat <<'EOF'
 

@@ -11,6 +11,8 @@
 // and DIR/charts.gp (scripts/bench.sh renders the PNGs). Progress goes to stderr.
 // Nothing is asserted: targets are reported as measured ratios, met or not.
 #include "child.hpp"
+#include "cpu_spinners.hpp"
+#include "floor.hpp"
 #include "engine.hpp"
 #include "suite_util.hpp"
 
@@ -22,7 +24,6 @@
 
 #include <fcntl.h>
 #include <malloc.h>
-#include <sys/resource.h>
 #include <sys/statfs.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -116,35 +117,6 @@ const std::vector<engine_entry>& all_engines() {
 const char* pass_label(const std::string& pass) {
   return pass == "busy" ? "busy-CPU pass (a nice-19 spinner thread per CPU)" : "idle-CPU pass";
 }
-
-// A nice-19 spinner thread per CPU: it takes CPU only when nothing else wants it, so the
-// CPUs never go idle. Spinners live in the parent only (fork copies just the calling
-// thread); they hold no lock, so forking beside them is safe.
-class cpu_spinners {
- public:
-  cpu_spinners() = default;
-  cpu_spinners(const cpu_spinners&) = delete;
-  cpu_spinners& operator=(const cpu_spinners&) = delete;
-  ~cpu_spinners() { stop(); }
-  void start() {
-    if (!threads_.empty()) return;
-    stop_ = false;
-    for (long i = 0; i < ::sysconf(_SC_NPROCESSORS_ONLN); ++i)
-      threads_.emplace_back([this] {
-        (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19);
-        while (!stop_.load(std::memory_order_relaxed)) {}
-      });
-  }
-  void stop() {
-    stop_ = true;
-    for (auto& t : threads_) t.join();
-    threads_.clear();
-  }
-
- private:
-  std::atomic<bool> stop_{false};
-  std::vector<std::thread> threads_;
-};
 
 // ---- formatting -----------------------------------------------------------------------
 
@@ -386,35 +358,8 @@ json::object commits_cell(const engine_entry& ee, const std::string& dir, int th
 // write + fdatasync of 256-byte records: appending to a new file, or overwriting a
 // pre-zeroed, synced one.
 json::object floor_cell(const std::string& path, bool append, double seconds) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | (append ? O_APPEND : 0), 0644);
-  if (fd < 0) throw failure("open " + path + ": " + std::strerror(errno));
-  document d;
-  make_document(d, "floor-record-000", 3);
-  const std::string& rec = d.json;
-  constexpr std::size_t zeroed = 32u << 20;
-  if (!append) {
-    const std::string zeros(1u << 20, '\0');
-    for (std::size_t done = 0; done < zeroed; done += zeros.size())
-      if (::write(fd, zeros.data(), zeros.size()) != static_cast<ssize_t>(zeros.size())) throw failure("write");
-    if (::fsync(fd) != 0) throw failure("fsync");
-  }
-  std::vector<double> lat;
-  off_t off = 0;
-  const auto t0 = clock_type::now();
-  while (seconds_since(t0) < seconds) {
-    const auto a = clock_type::now();
-    const ssize_t w = append ? ::write(fd, rec.data(), rec.size()) : ::pwrite(fd, rec.data(), rec.size(), off);
-    if (w != static_cast<ssize_t>(rec.size()) || ::fdatasync(fd) != 0) throw failure("write/fdatasync");
-    lat.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - a).count());
-    off += static_cast<off_t>(rec.size());
-    if (static_cast<std::size_t>(off) + rec.size() > zeroed) off = 0;
-  }
-  const double elapsed = seconds_since(t0);
-  ::close(fd);
-  ::unlink(path.c_str());
-  return json::object{{"ops_per_s", static_cast<double>(lat.size()) / elapsed},
-                      {"p50_us", num(percentile(lat, 50))},
-                      {"p99_us", num(percentile(lat, 99))}};
+  const floor_result f = fdatasync_floor(path, append, seconds);
+  return json::object{{"ops_per_s", f.ops_per_s}, {"p50_us", num(f.p50_us)}, {"p99_us", num(f.p99_us)}};
 }
 
 void progress_line(const char* tag, const std::string& engine, const std::string& what) {

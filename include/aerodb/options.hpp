@@ -199,7 +199,8 @@ struct recovery_report {
   // checkpoint's files (R2), decoding its snapshot (R2), reading and applying the log after
   // it (R3), cutting a torn tail and removing leftovers (R4, R5), and building every
   // secondary index (R6). The phases run one after another, so they add up to at most
-  // `duration`; the rest is the directory, its lock, AUTHORITY and publishing (R1, R6).
+  // `duration`; the rest is the directory, its lock, AUTHORITY, a replica's snapshot
+  // bootstrap finished (R1, R1b) and publishing (R6).
   std::chrono::nanoseconds snapshot_read{0};
   std::chrono::nanoseconds snapshot_load{0};
   std::chrono::nanoseconds log_replay{0};

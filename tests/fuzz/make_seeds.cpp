@@ -324,6 +324,22 @@ void replication_seeds() {
   repl::encode(with_tail, repl::refuse{aerodb::errc::replication_divergence, "seed"});
   seed(t, "records_then_ack_and_refuse", with_tail);
   seed(t, "welcome", repl::encode(repl::welcome{0, 20}));
+
+  // A snapshot bootstrap of that replica: the primary moves on and a checkpoint removes
+  // the record after its ninth, so the handshake leads to a bootstrap.
+  for (int i = 10; i < 16; ++i)
+    (void)(*primary)->insert("recs", 1, R"({"_id":"r)" + std::to_string(i) + R"(","n":)" + std::to_string(i) + "}");
+  if (!(*primary)->checkpoint()) die("replication seeds: the checkpoint failed");
+  repl::primary_feed<aerodb::database> boot_feed(**primary);
+  auto w = boot_feed.on_hello(h);
+  if (!w || !boot_feed.bootstrap_pending()) die("replication seeds: no bootstrap after the checkpoint");
+  aerodb::format::byte_buffer boot = repl::encode(*w);
+  auto shipped = boot_feed.ship_bootstrap([&boot](std::span<const std::byte> b) -> aerodb::result<void> {
+    boot.insert(boot.end(), b.begin(), b.end());
+    return aerodb::ok();
+  });
+  if (!shipped) die("replication seeds: " + shipped.error_value().to_string());
+  seed(t, "bootstrap", boot);
 }
 
 }  // namespace

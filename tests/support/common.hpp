@@ -3,12 +3,14 @@
 #pragma once
 
 #include <aerodb/aerodb.hpp>
+#include <aerodb/format/wal_format.hpp>
 #include "engines.hpp"
 #include "counts.hpp"
 #include "scale.hpp"
 #include <aerodb/testing/fault_injection_fs.hpp>
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <memory>
@@ -87,6 +89,18 @@ template <class Db>
 void setup_users(Db& db) {
   REQUIRE(db.register_schema(user_schema_v1));
   REQUIRE(db.create_collection("users", "user"));
+}
+
+// Where the records of a segment file end (the first all-zero record header).
+inline std::size_t records_end(const std::vector<std::byte>& seg) {
+  if (seg.size() < aerodb::format::segment_header_size) return 0;  // being created: nothing in it yet
+  std::size_t at = aerodb::format::segment_header_size;
+  while (at + aerodb::format::record_header_size <= seg.size() &&
+         std::any_of(seg.begin() + static_cast<std::ptrdiff_t>(at),
+                     seg.begin() + static_cast<std::ptrdiff_t>(at + aerodb::format::record_header_size),
+                     [](std::byte b) { return b != std::byte{0}; }))
+    at += aerodb::format::record_header_size + aerodb::format::load_le<std::uint32_t>(seg.data() + at + 4);
+  return std::min(at, seg.size() + 1);  // past the end: a record cut short
 }
 
 }  // namespace aerodb_test

@@ -15,6 +15,7 @@
 //   - promotion: the replica becomes the primary of the next epoch, durably; the old
 //     primary, told of the newer epoch by a replica's handshake, refuses writes for good.
 #include "support/common.hpp"
+#include "support/replication.hpp"
 
 #include <aerodb/replication.hpp>
 
@@ -27,210 +28,14 @@ using namespace aerodb;
 using namespace aerodb_test;
 namespace repl = aerodb::replication;
 
-namespace {
-
-template <class P, class R>
-struct sides {
-  using primary = P;
-  using replica = R;
-};
-using base_base = sides<aerodb::database, aerodb::database>;
-using base_accel = sides<aerodb::database, aerodb::accelerated_database>;
-using accel_base = sides<aerodb::accelerated_database, aerodb::database>;
-using accel_accel = sides<aerodb::accelerated_database, aerodb::accelerated_database>;
-
-const char* rec_schema = R"({"id":"rec","version":1,"fields":{
-  "_id":{"type":"string","required":true},
-  "n":{"type":"int"},
-  "s":{"type":"string","required":true}}})";
-
-open_options small_segments(std::shared_ptr<io::file_system> fs) {
-  open_options o;
-  o.fs = std::move(fs);
-  o.wal_segment_bytes = 4096;  // many segments, so their layout is exercised
-  o.wal_preallocate_bytes = 1024;
-  return o;
-}
-
-template <class Db>
-void setup(Db& db) {
-  REQUIRE(db.register_schema(rec_schema));
-  REQUIRE(db.create_collection("recs", "rec"));
-  REQUIRE(db.create_index("recs", "n"));
-}
-
-std::string doc(int i, int n, int s) {
-  return R"({"_id":"d)" + std::to_string(i) + R"(","n":)" + std::to_string(n) + R"(,"s":"s)" + std::to_string(s) +
-         "\"}";
-}
-
-// Inserts, updates and removes on a small universe of keys (keys from `first`: writers
-// running at once use their own keys, so each one's update finds what it inserted).
-template <class Db>
-void churn(Db& db, std::uint32_t seed, int rounds, int first = 0) {
-  std::mt19937 rng(seed);
-  for (int r = 0; r < rounds; ++r) {
-    const int i = first + static_cast<int>(rng() % 60);
-    write_batch b;
-    switch (rng() % 4) {
-      case 0:
-        b.remove("recs", "d" + std::to_string(i));
-        break;
-      default:
-        b.insert("recs", 1, doc(i, static_cast<int>(rng() % 50), static_cast<int>(rng() % 5)));
-        break;
-    }
-    auto got = db.commit(b);
-    if (!got && got.code() == errc::document_exists) {
-      write_batch u;
-      u.update("recs", "d" + std::to_string(i), 1, doc(i, static_cast<int>(rng() % 50), static_cast<int>(rng() % 5)));
-      got = db.commit(u);
-    }
-    REQUIRE(got);
-  }
-}
-
-// Fixed queries, as their answers' JSON.
-template <class View>
-std::string answers(const View& v) {
-  std::string out;
-  for (const char* q :
-       {R"({"collection":"recs","schema_version":1,"filter":{"n":{"$gte":10,"$lt":30}},"limit":1000})",
-        R"({"collection":"recs","schema_version":1,"filter":{"n":{"$eq":7}},"limit":1000})",
-        R"({"collection":"recs","schema_version":1,"filter":{"n":{"$gte":0}},"sort":{"n":"desc"},"limit":7})"}) {
-    auto r = v.query(q);
-    if (!r) {
-      // Before the collection or its index exists, both sides must say so (the answers
-      // are compared); nothing else may fail.
-      if (r.code() != errc::collection_unknown && r.code() != errc::query_unindexed_field) FAIL_CHECK("query refused: " << r.error_value().to_string());
-      out += r.error_value().to_string();
-      continue;
-    }
-    for (const auto& d : r->documents) out += std::to_string(d.committed_at) + d.doc.to_json_string() + "\n";
-    out += "--\n";
-  }
-  return out;
-}
-
-template <class View>
-std::string image(const View& v) {
-  std::string out;
-  auto r = v.for_each("recs", [&](const versioned_document& d) {
-    out += std::to_string(d.committed_at) + ":" + d.doc.to_json_string() + "\n";
-  });
-  if (!r) out += r.error_value().to_string();
-  return out + answers(v);
-}
-
-// Segment files of `dir`, name -> bytes.
-std::map<std::string, std::vector<std::byte>> segments(testing::fault_injection_fs& fs, const std::string& dir) {
-  std::map<std::string, std::vector<std::byte>> out;
-  const auto names = fs.list_dir(dir);
-  REQUIRE(names);
-  for (const auto& n : *names)
-    if (format::parse_segment_file_name(n)) out[n] = fs.contents(io::join(dir, n));
-  return out;
-}
-
-// Where the records of a segment file end (the first all-zero record header).
-std::size_t records_end(const std::vector<std::byte>& seg) {
-  if (seg.size() < format::segment_header_size) return 0;  // being created: nothing in it yet
-  std::size_t at = format::segment_header_size;
-  while (at + format::record_header_size <= seg.size() &&
-         std::any_of(seg.begin() + static_cast<std::ptrdiff_t>(at),
-                     seg.begin() + static_cast<std::ptrdiff_t>(at + format::record_header_size),
-                     [](std::byte b) { return b != std::byte{0}; }))
-    at += format::record_header_size + format::load_le<std::uint32_t>(seg.data() + at + 4);
-  return std::min(at, seg.size() + 1);  // past the end: a record cut short
-}
-
-// Whether every record the replica's segments hold is the primary's, byte for byte, at
-// the same place: the replica's log is a prefix of the primary's.
-bool is_prefix(const std::map<std::string, std::vector<std::byte>>& replica,
-               const std::map<std::string, std::vector<std::byte>>& primary) {
-  for (const auto& [name, bytes] : replica) {
-    const auto it = primary.find(name);
-    if (it == primary.end()) return false;
-    const std::size_t end = records_end(bytes);
-    if (end > bytes.size()) {
-      std::size_t at = format::segment_header_size;
-      std::string walk;
-      while (at + format::record_header_size <= bytes.size()) {
-        const auto len = format::load_le<std::uint32_t>(bytes.data() + at + 4);
-        walk += " " + std::to_string(at) + ":" + std::to_string(len) + "/c" +
-                std::to_string(format::load_le<std::uint64_t>(bytes.data() + at + 8));
-        if (len == 0) break;
-        at += format::record_header_size + len;
-      }
-      MESSAGE("a record of the replica's " << name << " runs past the end of the file; size " << bytes.size()
-                                           << " walk" << walk);
-      return false;
-    }
-    if (it->second.size() < end || !std::equal(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(end),
-                                                it->second.begin()))
-      return false;
-  }
-  return true;
-}
-
-// The primary's side and the replica's side of one connection, each on its own thread.
-template <class P, class R>
-struct session {
-  session(P& primary, repl::basic_replica<R>& replica) : feed(primary) {
-    auto [a, b] = repl::in_process_pair();
-    primary_end = std::move(a);
-    replica_end = std::move(b);
-    server = std::thread([this] {
-      served = repl::serve_replica(feed, *primary_end, stop);
-      server_done.store(true);
-    });
-    follower = std::thread([this, &replica] {
-      followed = repl::follow_primary(replica, *replica_end);
-      follower_done.store(true);
-    });
-  }
-  ~session() { close(); }
-  // Waits for both sides to end by themselves (a refused handshake ends both), for a
-  // bounded time: a session that goes on instead ends here, and the test's checks of
-  // why it ended fail rather than hang.
-  void wait_end() {
-    for (int i = 0; i < 5000 && !(server_done.load() && follower_done.load()); ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    close();
-  }
-  void close() {
-    if (!server.joinable()) return;
-    stop.store(true);
-    feed.wake();
-    primary_end->shutdown();
-    server.join();
-    follower.join();
-  }
-  repl::primary_feed<P> feed;
-  std::unique_ptr<repl::connection> primary_end, replica_end;
-  std::atomic<bool> stop{false}, server_done{false}, follower_done{false};
-  result<void> served = ok();
-  result<void> followed = ok();
-  std::thread server, follower;
-};
-
-// Waits until the replica has applied `c` (or halted). A bounded wait on a condition, not
-// a measurement.
-template <class R>
-bool caught_up(const repl::basic_replica<R>& r, commit_id c) {
-  for (int i = 0; i < 20000 && r.applied() < c && !r.halted(); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  return r.applied() >= c;
-}
-
-}  // namespace
-
 TEST_CASE("replication frames round-trip, and a damaged frame is refused, never read as another message") {
   std::vector<std::byte> record;
   format::append_plain_record(record, format::record_type::gc, 9, format::encode_gc(4));
   const std::vector<repl::message> all = {
       repl::hello{3, 17, 0xdeadbeef}, repl::welcome{3, 40},     repl::segment_start{2, 18},
-      repl::record_frame{record},    repl::ack{17},            repl::refuse{errc::replication_divergence, "why"}};
+      repl::record_frame{record},    repl::ack{17},            repl::refuse{errc::replication_divergence, "why"},
+      repl::snapshot_begin{40, 9000, 0x1234, {2, 18}},             repl::snapshot_chunk{record},
+      repl::snapshot_end{40}};
   for (const auto& m : all) {
     const auto bytes = repl::encode(m);
     auto back = repl::decode(bytes);
@@ -567,4 +372,75 @@ TEST_CASE_TEMPLATE("promotion makes the replica the primary of the next epoch; t
   auto again = open_or_fail<Db>("/p", small_segments(pfs));
   CHECK(again->role() == format::node_role::deposed);
   CHECK(again->insert("recs", 1, doc(2001, 1, 1)).code() == errc::replication_stale_epoch);
+}
+
+TEST_CASE_TEMPLATE("records that arrive together are made durable by one fsync, and a bad record in a group keeps "
+                   "the records before it and nothing of itself",
+                   Db, aerodb::database, aerodb::accelerated_database) {
+  auto fs = std::make_shared<testing::fault_injection_fs>();
+  open_options one_segment;
+  one_segment.fs = fs;  // default segment size: no rotation, so the group's fsyncs are its own
+  auto primary = open_or_fail<Db>("/p", one_segment);
+  setup(*primary);
+  churn(*primary, 4, 60);
+  auto opened = repl::basic_replica<Db>::open("/r", one_segment);
+  REQUIRE(opened);
+  auto& replica = **opened;
+  repl::primary_feed<Db> feed(*primary);
+  auto w = feed.on_hello(replica.make_hello());
+  REQUIRE(w);
+  REQUIRE(replica.on_message(*w));
+  format::byte_buffer out;
+  REQUIRE(feed.next_frames(out, primary->last_commit_id()));
+  std::vector<repl::message> all;
+  for (std::size_t at = 0; at < out.size();) {
+    auto h = repl::decode_header(std::span(out).subspan(at, repl::frame_header_size));
+    REQUIRE(h);
+    const std::size_t len = repl::frame_header_size + h->body_length;
+    auto m = repl::decode(std::span(out).subspan(at, len));  // spans point into `out`
+    REQUIRE(m);
+    all.push_back(*m);
+    at += len;
+  }
+  const std::size_t records = static_cast<std::size_t>(
+      std::count_if(all.begin(), all.end(), [](const repl::message& m) { return m.index() == 3; }));
+  REQUIRE(records == primary->last_commit_id());
+
+  SUBCASE("a whole group: one fsync, one acknowledgment, the primary's state") {
+    const auto before = replica.metrics();
+    auto reply = replica.on_messages(all);
+    REQUIRE(reply);
+    REQUIRE(*reply);
+    CHECK(std::get<repl::ack>(**reply).durable == primary->last_commit_id());
+    const auto after = replica.metrics();
+    CHECK(after.group_commit_fsync_count - before.group_commit_fsync_count == 1);
+    CHECK(after.wal_records - before.wal_records == records);
+    CHECK(replica.applied() == primary->last_commit_id());
+    CHECK(image(*replica.read()) == image(primary->read()));
+    CHECK(is_prefix(segments(*fs, "/r"), segments(*fs, "/p")));
+  }
+  SUBCASE("a damaged record in the middle: those before it applied, it and those after not") {
+    // The record frame of CommitId 30, its payload's last byte flipped.
+    std::size_t bad = 0;
+    for (std::size_t i = 0, seen = 0; i < all.size(); ++i)
+      if (all[i].index() == 3 && ++seen == 30) bad = i;
+    REQUIRE(bad > 0);
+    const auto framed = std::get<repl::record_frame>(all[bad]).framed;
+    std::vector<std::byte> damaged(framed.begin(), framed.end());
+    damaged[damaged.size() - 2] ^= std::byte{1};
+    auto group = all;
+    group[bad] = repl::record_frame{damaged};
+    auto reply = replica.on_messages(group);
+    REQUIRE(!reply);
+    CHECK(reply.code() == errc::replication_record_corrupt);
+    CHECK(replica.halted());
+    CHECK(replica.applied() == 29);
+    REQUIRE(replica.resume());
+    CHECK(image(*replica.read()) == image(*primary->read_at(29)));
+    // The log holds exactly the 29 records: reopened, the replica is at 29.
+    opened->reset();
+    auto again = repl::basic_replica<Db>::open("/r", one_segment);
+    REQUIRE(again);
+    CHECK((*again)->applied() == 29);
+  }
 }

@@ -88,10 +88,7 @@ class checkpointer {
                                            const store_type& store, commit_id c,
                                            checkpoint_outcome& out) {
     out.commit = c;
-    format::snapshot_encoder enc(c);
-    AERO_TRY(encode_image(enc, store, c, out.documents));
-    AERO_TRY(enc.finish());
-    const format::byte_buffer data = enc.take_pending();
+    AERO_TRY_ASSIGN(const format::byte_buffer data, encode_snapshot(store, c, out.documents));
     out.snapshot_bytes = data.size();
 
     const std::string data_name = format::snapshot_data_file_name(c);
@@ -107,6 +104,18 @@ class checkpointer {
     AERO_TRY(io::write_file_durably(fs, dir, std::string(format::checkpoint_file_name), record));
     AERO_TRY(fs.sync_dir(dir));
     return ok();
+  }
+
+  // The bytes of the snapshot data file for the image at `c`, whole (a checkpoint writes
+  // them; a primary ships them to a replica that needs a snapshot bootstrap). Adds the
+  // documents written to `documents`.
+  // REQUIRES: a read view at `c` open.
+  static result<format::byte_buffer> encode_snapshot(const store_type& store, commit_id c,
+                                                     std::uint64_t& documents) {
+    format::snapshot_encoder enc(c);
+    AERO_TRY(encode_image(enc, store, c, documents));
+    AERO_TRY(enc.finish());
+    return enc.take_pending();
   }
 
  private:

@@ -93,44 +93,62 @@ class commit_pipeline {
     return writer_.stats();
   }
 
-  // A replica's commit of a record its primary shipped (docs/replication.md §2): the same
-  // bytes appended where the primary's log holds them (`segment`: the record starts that
-  // segment, as wal_writer::append_replicated says), made durable, then applied by
-  // `apply(store)` (recovery's replay of one record) under the state lock, and published.
-  // A failed append, fsync or apply is fatal, as for a local commit: nothing later is
-  // accepted, and a reopen decides from the log what survived.
-  // REQUIRES: the store takes no local writes (a replica refuses them); the record's
-  // bytes verified; `commit` is the next CommitId.
+  // One record of a replica's group: its bytes as the primary's log holds them, its
+  // CommitId, and the segment it starts, if it starts one (wal_writer::append_replicated).
+  struct replicated_append {
+    std::span<const std::byte> framed;
+    commit_id commit = 0;
+    std::optional<std::pair<std::uint64_t, commit_id>> segment;
+  };
+
+  // A replica's commit of records its primary shipped (docs/replication.md §2): the same
+  // bytes appended where the primary's log holds them, made durable by one fsync for the
+  // whole group (as the primary's group commit does for its writers), then applied in
+  // order by `apply(store, i)` (recovery's replay of one record) under the state lock,
+  // and published. A failed append or fsync is fatal, as for a local commit: nothing is
+  // published, nothing later is accepted, and a reopen decides from the log what
+  // survived. A failed apply publishes the records applied before it, then is fatal too.
+  // REQUIRES: the store takes no local writes (a replica refuses them); the records'
+  // bytes verified; their CommitIds consecutive from the next one.
   template <class Apply>
-  result<void> commit_replicated(std::span<const std::byte> framed, commit_id commit,
-                                 const std::optional<std::pair<std::uint64_t, commit_id>>& segment, Apply&& apply) {
+  result<void> commit_replicated(std::span<const replicated_append> group, Apply&& apply) {
+    if (group.empty()) return ok();
     std::lock_guard wlock(writer_mu_);
     if (writer_.failed()) return read_only_error();
-    if (commit != next_commit_)
-      return error(errc::replication_gap, "a replicated record does not follow the last one applied",
-                   {{"expected", std::to_string(next_commit_)}, {"commit_id", std::to_string(commit)}});
+    for (std::size_t i = 0; i < group.size(); ++i)
+      if (group[i].commit != next_commit_ + i)
+        return error(errc::replication_gap, "a replicated record does not follow the last one applied",
+                     {{"expected", std::to_string(next_commit_ + i)}, {"commit_id", std::to_string(group[i].commit)}});
     const auto before = writer_.stats();
-    if (auto r = writer_.append_replicated(framed, commit, segment); !r) return r;
+    for (const auto& rec : group)
+      if (auto r = writer_.append_replicated(rec.framed, rec.commit, rec.segment); !r) return r;
     if (auto r = writer_.sync(); !r) return r;
     const auto after = writer_.stats();
     metrics_.wal_bytes.add(after.bytes_appended - before.bytes_appended);
-    metrics_.wal_records.add(1);
+    metrics_.wal_records.add(group.size());
     metrics_.wal_write_calls.add(after.write_calls - before.write_calls);
     metrics_.group_commit_fsync_count.add(after.syncs - before.syncs);
-    next_commit_ = commit + 1;
+    next_commit_ = group.back().commit + 1;
+    std::size_t applied = 0;
+    std::optional<error> failure;
     try {
       auto lock = store_.lock_exclusive();
-      if (auto r = apply(store_); !r) {
-        writer_.refuse_further_writes();
-        return r;
+      for (; applied < group.size(); ++applied) {
+        if (auto r = apply(store_, applied); !r) {
+          failure = std::move(r).error_value();
+          break;
+        }
       }
     } catch (const std::bad_alloc&) {
-      writer_.refuse_further_writes();
-      return error(errc::storage_read_only,
-                   "out of memory while applying a replicated record; this instance accepts no more "
-                   "records (reopen to recover)");
+      failure = error(errc::storage_read_only,
+                      "out of memory while applying a replicated record; this instance accepts no more "
+                      "records (reopen to recover)");
     }
-    store_.publish(commit);
+    if (applied > 0) store_.publish(group[applied - 1].commit);
+    if (failure) {
+      writer_.refuse_further_writes();
+      return *failure;
+    }
     return ok();
   }
 

@@ -130,6 +130,12 @@ class view_registry {
     return bound;
   }
 
+  // How many views are open.
+  std::size_t open_count() const {
+    std::lock_guard lock(mu_);
+    return active_.size();
+  }
+
   void close(commit_id bound) {
     std::lock_guard lock(mu_);
     active_.erase(active_.find(bound));

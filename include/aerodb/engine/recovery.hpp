@@ -3,6 +3,9 @@
 //
 //   R1  create the data directory if needed (and sync its parent, so that the new
 //       directory's entry is durable) and take its lock file
+//   R1b finish a replica's snapshot bootstrap whose switch (the BOOTSTRAP marker) is
+//       durable, or remove the staged files of one that never reached it
+//       (engine/snapshot_install.hpp)
 //   R2  read CHECKPOINT, if any, and load the snapshot it names (every checksum verified),
 //       applying its catalog entries through catalog::apply and its documents through
 //       version_store::link
@@ -29,6 +32,7 @@
 #include <aerodb/engine/gc.hpp>
 #include <aerodb/engine/indexer.hpp>
 #include <aerodb/engine/phase_progress.hpp>
+#include <aerodb/engine/snapshot_install.hpp>
 #include <aerodb/engine/version_store.hpp>
 #include <aerodb/error.hpp>
 #include <aerodb/format/snapshot_format.hpp>
@@ -253,6 +257,9 @@ struct recovery {
                           recovery_report& report, std::chrono::steady_clock::time_point started) {
     auto state_lock = store.lock_exclusive();
     const auto& on_progress = options.on_recovery_progress;
+    // A replica's snapshot bootstrap whose switch is durable is finished before anything
+    // is read; one that never reached it leaves only staged files, removed here.
+    AERO_TRY(finish_bootstrap(fs, dir));
     commit_id checkpoint_id = 0;
     const std::string checkpoint_path = io::join(dir, std::string(format::checkpoint_file_name));
     AERO_TRY_ASSIGN(bool has_checkpoint, fs.exists(checkpoint_path));

@@ -15,6 +15,15 @@
 // and the reason stays in status() until an operator acts (resume(), or a new
 // bootstrap). A halt is never cleared by the replica itself.
 //
+// Snapshot bootstrap (docs/replication.md §8): when the primary's log no longer holds what
+// this replica needs, the primary sends its image at some P and the records of its
+// segment holding P. They are staged in files beside the live state (which keeps serving
+// reads meanwhile), checked whole, then installed (engine/snapshot_install.hpp: a crash at
+// any step leaves the old state or the new) with the database closed and reopened, which
+// recovers from the new snapshot like any open. The install needs every read view of
+// this replica closed; with one open it halts instead (resume() and the next handshake
+// start the bootstrap over).
+//
 // Reads: only while active, and only at bounds at or below the applied CommitId, which
 // is the durable one (a record is applied after its fsync). A GC record applied while a
 // replica view below its floor is open frees only what that view cannot see
@@ -22,21 +31,27 @@
 // open, whose replay frees it all, as on the primary.
 //
 // Thread safety: on_message() from one thread at a time (the follower); reads, status()
-// and resume() from any thread.
+// and resume() from any thread. The database instance is replaced only by a bootstrap's
+// install, under db_mu_ held exclusively; every other member reaches it under db_mu_
+// held shared (the follower's own calls need no lock: only it replaces the instance).
 #pragma once
 
 #include <aerodb/database.hpp>
+#include <aerodb/engine/snapshot_install.hpp>
 #include <aerodb/error.hpp>
+#include <aerodb/format/bootstrap_marker.hpp>
 #include <aerodb/format/authority.hpp>
 #include <aerodb/format/wal_format.hpp>
 #include <aerodb/options.hpp>
 #include <aerodb/replication/log_source.hpp>
 #include <aerodb/replication/wire.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -52,6 +67,7 @@ struct replica_status {
   commit_id applied = 0;                // every record up to it is durable and applied
   std::uint64_t epoch = 0;              // the primary epoch followed
   std::uint64_t records_applied = 0;    // by this instance
+  std::uint64_t bootstraps_installed = 0;  // by this instance
   std::optional<error> halt_reason = std::nullopt;
 };
 
@@ -65,8 +81,8 @@ class basic_replica {
   // directory is marked a replica from now on.
   static result<std::unique_ptr<basic_replica>> open(std::string dir, open_options options = {}) {
     options.role = open_role::replica;
-    AERO_TRY_ASSIGN(auto db, Database::open(std::move(dir), std::move(options)));
-    std::unique_ptr<basic_replica> r(new basic_replica(std::move(db)));
+    AERO_TRY_ASSIGN(auto db, Database::open(dir, options));
+    std::unique_ptr<basic_replica> r(new basic_replica(std::move(db), std::move(dir), std::move(options)));
     AERO_TRY(r->load_log_position());
     return r;
   }
@@ -78,6 +94,7 @@ class basic_replica {
 
   // A view at the applied CommitId; AERO_REPLICATION_HALTED while halted.
   result<read_view> read() const {
+    std::shared_lock db_lock(db_mu_);
     AERO_TRY(check_active());
     return db_->read();
   }
@@ -85,6 +102,7 @@ class basic_replica {
   // A view at `bound`; AERO_REPLICATION_READ_AHEAD above the applied CommitId (this
   // replica has not made it durable yet), AERO_REPLICATION_HALTED while halted.
   result<read_view> read_at(commit_id bound) const {
+    std::shared_lock db_lock(db_mu_);
     AERO_TRY(check_active());
     const commit_id applied = db_->last_commit_id();
     if (bound > applied)
@@ -97,11 +115,19 @@ class basic_replica {
   // ---- state ----------------------------------------------------------------------------
 
   replica_status status() const {
+    std::shared_lock db_lock(db_mu_);
     std::lock_guard lock(mu_);
-    return replica_status{halted_ ? replica_state::halted : replica_state::active, db_->last_commit_id(),
-                          db_->epoch(), records_applied_, halt_reason_};
+    return replica_status{halted_ ? replica_state::halted : replica_state::active,
+                          db_ ? db_->last_commit_id() : 0,
+                          db_ ? db_->epoch() : 0,
+                          records_applied_,
+                          bootstraps_installed_,
+                          halt_reason_};
   }
-  commit_id applied() const noexcept { return db_->last_commit_id(); }
+  commit_id applied() const {
+    std::shared_lock db_lock(db_mu_);
+    return db_ ? db_->last_commit_id() : 0;
+  }
   bool halted() const {
     std::lock_guard lock(mu_);
     return halted_;
@@ -111,6 +137,10 @@ class basic_replica {
   // to active, with the state it had; the next handshake checks everything again. Refused
   // when the log itself cannot take more records (a failed fsync: reopen instead).
   result<void> resume() {
+    std::shared_lock db_lock(db_mu_);
+    if (!db_)
+      return error(errc::storage_read_only, "this replica's database could not be reopened after a bootstrap; reopen the directory",
+                   {{"directory", dir_}});
     if (!db_->pipeline_.accepts_writes())
       return error(errc::storage_read_only,
                    "this replica's log failed; reopen the directory instead of resuming");
@@ -120,19 +150,33 @@ class basic_replica {
     return ok();
   }
 
-  metrics_snapshot metrics() const noexcept { return db_->metrics_.snapshot(); }
-  const recovery_report& recovery() const noexcept { return db_->recovery(); }
-  memory_stats memory() const noexcept { return db_->memory(); }
-  const std::string& directory() const noexcept { return db_->directory(); }
+  // One line: tests/unit/test_metrics.cpp allows metrics to be read only in accessors.
+  metrics_snapshot metrics() const { std::shared_lock l(db_mu_); return db_ ? db_->metrics_.snapshot() : metrics_snapshot{}; }
+  // The report of the newest open of this replica's directory (a bootstrap reopens it).
+  recovery_report recovery() const {
+    std::shared_lock db_lock(db_mu_);
+    return db_ ? db_->recovery() : recovery_report{};
+  }
+  memory_stats memory() const {
+    std::shared_lock db_lock(db_mu_);
+    return db_ ? db_->memory() : memory_stats{};
+  }
+  const std::string& directory() const noexcept { return dir_; }
 
   // A replica's own checkpoint (it bounds the replica's log; it writes no log record).
-  result<checkpoint_outcome> checkpoint() { return db_->checkpoint(); }
+  result<checkpoint_outcome> checkpoint() {
+    std::shared_lock db_lock(db_mu_);
+    AERO_TRY(check_open());
+    return db_->checkpoint();
+  }
 
   // ---- the protocol ---------------------------------------------------------------------
 
   // The handshake's first message: what this replica holds.
   hello make_hello() const {
+    std::shared_lock db_lock(db_mu_);
     std::lock_guard lock(mu_);
+    if (!db_) return hello{};
     return hello{db_->epoch(), db_->last_commit_id(), last_payload_crc_};
   }
 
@@ -142,14 +186,35 @@ class basic_replica {
   result<std::optional<message>> on_message(const message& m) {
     if (auto r = check_active(); !r) return std::move(r).error_value();
     if (const auto* w = std::get_if<welcome>(&m)) return on_welcome(*w);
-    if (const auto* s = std::get_if<segment_start>(&m)) {
-      pending_segment_ = *s;
-      return std::optional<message>();
-    }
-    if (const auto* rec = std::get_if<record_frame>(&m)) return on_record(rec->framed);
+    if (boot_) return on_bootstrap_message(m);
+    if (const auto* b = std::get_if<snapshot_begin>(&m)) return on_snapshot_begin(*b);
+    if (std::holds_alternative<snapshot_chunk>(m) || std::holds_alternative<snapshot_end>(m))
+      return halt(error(errc::replication_protocol, "snapshot data arrived outside a snapshot bootstrap"));
+    if (std::holds_alternative<segment_start>(m) || std::holds_alternative<record_frame>(m))
+      return on_records(std::span(&m, 1));
     if (const auto* f = std::get_if<refuse>(&m))
       return halt(error(f->code, "the primary refused this replica: " + f->text));
     return halt(error(errc::replication_protocol, "the primary sent a message only a replica sends"));
+  }
+
+  // Handles messages that arrived together: a run of segment and record messages is one
+  // group, made durable by one fsync and acknowledged once (the replica's group commit;
+  // docs/replication.md §2); anything else goes through on_message() one by one. Returns
+  // the newest acknowledgment to send, or the error that halted this replica.
+  result<std::optional<message>> on_messages(std::span<const message> ms) {
+    const bool all_records = std::all_of(ms.begin(), ms.end(), [](const message& m) {
+      return std::holds_alternative<segment_start>(m) || std::holds_alternative<record_frame>(m);
+    });
+    if (all_records && !boot_ && !ms.empty()) {
+      if (auto r = check_active(); !r) return std::move(r).error_value();
+      return on_records(ms);
+    }
+    std::optional<message> reply;
+    for (const auto& m : ms) {
+      AERO_TRY_ASSIGN(auto one, on_message(m));
+      if (one) reply = std::move(one);
+    }
+    return reply;
   }
 
   // Halts this replica for `e` (a transport's own failure does not: a disconnect leaves
@@ -169,6 +234,7 @@ class basic_replica {
   // AUTHORITY marker says so durably first, then the database takes writes from the next
   // CommitId. Views of the replica may stay open: they are views of the same database.
   static result<std::unique_ptr<Database>> promote(std::unique_ptr<basic_replica> r) {
+    AERO_TRY(r->check_open());
     Database& db = *r->db_;
     {
       std::lock_guard lock(db.authority_mu_);
@@ -178,7 +244,15 @@ class basic_replica {
   }
 
  private:
-  explicit basic_replica(std::unique_ptr<Database> db) : db_(std::move(db)) {}
+  basic_replica(std::unique_ptr<Database> db, std::string dir, open_options options)
+      : db_(std::move(db)), fs_(db_->fs_), dir_(std::move(dir)), options_(std::move(options)) {}
+
+  result<void> check_open() const {
+    if (db_) return ok();
+    return error(errc::storage_read_only,
+                 "this replica's database could not be reopened after a bootstrap; reopen the directory",
+                 {{"directory", dir_}});
+  }
 
   result<void> check_active() const {
     std::lock_guard lock(mu_);
@@ -193,6 +267,9 @@ class basic_replica {
   // layout checks.
   result<void> load_log_position() {
     // The segment the log appends to: the newest one (recovery resumed it).
+    active_seq_ = 0;
+    active_first_ = 0;
+    pending_segment_.reset();
     AERO_TRY_ASSIGN(auto names, db_->fs_->list_dir(db_->dir_));
     for (const auto& n : names)
       if (auto seq = format::parse_segment_file_name(n); seq && *seq > active_seq_) active_seq_ = *seq;
@@ -236,16 +313,161 @@ class basic_replica {
       if (auto r = db_->write_authority({format::node_role::replica, w.epoch}); !r) return halt(r.error_value());
     }
     pending_segment_.reset();
+    since_welcome_ = true;
+    // A bootstrap the previous connection left unfinished starts over.
+    if (boot_) discard_bootstrap();
     return std::optional<message>();
   }
 
-  result<std::optional<message>> on_record(std::span<const std::byte> framed) {
-    using namespace format;
+  // ---- snapshot bootstrap ---------------------------------------------------------------
+
+  // What a bootstrap in progress has staged (the follower's own).
+  struct bootstrap_state {
+    snapshot_begin begin;
+    std::unique_ptr<io::file> data, segment;
+    std::uint64_t data_received = 0;
+    std::uint32_t data_crc = 0;    // of the bytes received so far
+    commit_id next_record = 0;     // the next record the staged segment takes
+  };
+
+  std::string staged(std::string_view name) const { return io::join(dir_, std::string(name)); }
+
+  // Forgets a bootstrap in progress and removes what it staged (best effort: recovery
+  // removes staged files at the next open anyway).
+  void discard_bootstrap() {
+    boot_.reset();
+    (void)fs_->remove(staged(format::bootstrap_staged_data_name));
+    (void)fs_->remove(staged(format::bootstrap_staged_segment_name));
+  }
+
+  result<std::optional<message>> on_snapshot_begin(const snapshot_begin& b) {
+    if (!since_welcome_)
+      return halt(error(errc::replication_protocol, "a snapshot bootstrap may start only right after the handshake"));
     const commit_id applied = db_->last_commit_id();
+    if (b.commit <= applied)
+      return halt(error(errc::replication_divergence, "the primary offers a snapshot at or below what this replica holds",
+                        {{"snapshot", std::to_string(b.commit)}, {"applied", std::to_string(applied)}}));
+    auto staging = [&]() -> result<void> {
+      bootstrap_state st;
+      st.begin = b;
+      st.next_record = b.segment.first_commit;
+      AERO_TRY_ASSIGN(st.data, fs_->open(staged(format::bootstrap_staged_data_name), io::open_mode::create_or_truncate));
+      AERO_TRY_ASSIGN(st.segment,
+                      fs_->open(staged(format::bootstrap_staged_segment_name), io::open_mode::create_or_truncate));
+      const auto header = format::encode_segment_header({b.segment.seq, b.segment.first_commit});
+      AERO_TRY(st.segment->append(header));
+      boot_ = std::move(st);
+      return ok();
+    }();
+    if (!staging) {
+      discard_bootstrap();
+      return halt(std::move(staging).error_value());
+    }
+    since_welcome_ = false;
+    return std::optional<message>();
+  }
+
+  result<std::optional<message>> on_bootstrap_message(const message& m) {
+    auto failed = [this](error e) -> result<std::optional<message>> {
+      discard_bootstrap();
+      return halt(std::move(e));
+    };
+    bootstrap_state& st = *boot_;
+    if (const auto* c = std::get_if<snapshot_chunk>(&m)) {
+      if (st.next_record != st.begin.segment.first_commit || c->bytes.size() > st.begin.data_size - st.data_received)
+        return failed(error(errc::replication_protocol, "snapshot data beyond the size its snapshot_begin named"));
+      if (auto r = st.data->append(c->bytes); !r) return failed(std::move(r).error_value());
+      st.data_crc = crc32c::extend(st.data_crc, c->bytes);
+      st.data_received += c->bytes.size();
+      return std::optional<message>();
+    }
+    if (const auto* rec = std::get_if<record_frame>(&m)) {
+      if (st.data_received != st.begin.data_size)
+        return failed(error(errc::replication_protocol, "a bootstrap's record arrived before its snapshot data"));
+      auto verified = verify_record(rec->framed, db_->last_commit_id());
+      if (!verified) return failed(std::move(verified).error_value());
+      const format::record_header h = *verified;
+      if (h.commit != st.next_record || h.commit > st.begin.commit)
+        return failed(error(errc::replication_gap, "a bootstrap's record is not the next one of its segment",
+                            {{"commit_id", std::to_string(h.commit)}, {"expected", std::to_string(st.next_record)}}));
+      if (auto r = st.segment->append(rec->framed); !r) return failed(std::move(r).error_value());
+      ++st.next_record;
+      return std::optional<message>();
+    }
+    if (const auto* e = std::get_if<snapshot_end>(&m)) {
+      if (e->commit != st.begin.commit || st.data_received != st.begin.data_size ||
+          st.next_record != st.begin.commit + 1)
+        return failed(error(errc::replication_protocol, "a snapshot bootstrap ended before all of it arrived",
+                            {{"snapshot", std::to_string(st.begin.commit)},
+                             {"data_received", std::to_string(st.data_received)},
+                             {"data_size", std::to_string(st.begin.data_size)}}));
+      if (st.data_crc != st.begin.data_crc)
+        return failed(error(errc::replication_record_corrupt,
+                            "the shipped snapshot does not verify (checksum mismatch); nothing of it was installed",
+                            {{"snapshot", std::to_string(st.begin.commit)}}));
+      return install_bootstrap();
+    }
+    if (const auto* f = std::get_if<refuse>(&m))
+      return failed(error(f->code, "the primary refused this replica: " + f->text));
+    return failed(error(errc::replication_protocol, "a snapshot bootstrap was interrupted by another message"));
+  }
+
+  // The install (engine/snapshot_install.hpp): staged files synced, the database closed,
+  // the new state switched in, the database reopened on it; then P is acknowledged.
+  result<std::optional<message>> install_bootstrap() {
+    bootstrap_state st = std::move(*boot_);
+    boot_.reset();
+    auto synced = [&]() -> result<void> {
+      AERO_TRY(st.data->sync());
+      AERO_TRY(st.segment->sync());
+      st.data.reset();
+      st.segment.reset();
+      return ok();
+    }();
+    if (!synced) {
+      discard_bootstrap();
+      return halt(std::move(synced).error_value());
+    }
+    const format::bootstrap_marker marker{st.begin.commit, st.begin.segment.seq, st.begin.segment.first_commit};
+    std::unique_lock db_lock(db_mu_);
+    if (const std::size_t open = db_->views_.open_count(); open > 0) {
+      discard_bootstrap();
+      return halt(error(errc::replication_snapshot_needed,
+                        "a snapshot bootstrap needs every read view of this replica closed; close them and resume()",
+                        {{"open_views", std::to_string(open)}, {"snapshot", std::to_string(st.begin.commit)}}));
+    }
+    db_.reset();  // releases the directory: the install needs it to itself
+    auto installed = engine::install_bootstrap(*fs_, dir_, marker, st.begin.data_size, st.begin.data_crc);
+    // Whatever step failed, the directory holds the old state or the new one: reopen it.
+    auto reopened = Database::open(dir_, options_);
+    if (!reopened) return halt_locked(std::move(reopened).error_value());
+    db_ = std::move(*reopened);
+    if (auto r = load_log_position(); !r) return halt_locked(std::move(r).error_value());
+    if (!installed) return halt_locked(std::move(installed).error_value());
+    {
+      std::lock_guard lock(mu_);
+      ++bootstraps_installed_;
+    }
+    return std::optional<message>(ack{st.begin.commit});
+  }
+
+  // halt() for the install, which holds db_mu_ already.
+  error halt_locked(error e) {
+    std::lock_guard lock(mu_);
+    if (!halted_) {
+      halted_ = true;
+      halt_reason_ = e;
+    }
+    return e;
+  }
+
+  // A shipped record's framing and checksums (AERO_REPLICATION_RECORD_CORRUPT otherwise).
+  static result<format::record_header> verify_record(std::span<const std::byte> framed, commit_id applied) {
+    using namespace format;
     auto corrupt = [&](const char* why, commit_id c) {
-      return halt(error(errc::replication_record_corrupt,
-                        std::string("a shipped record does not verify: ") + why + "; nothing of it was stored",
-                        {{"commit_id", std::to_string(c)}, {"applied", std::to_string(applied)}}));
+      return error(errc::replication_record_corrupt,
+                   std::string("a shipped record does not verify: ") + why + "; nothing of it was stored",
+                   {{"commit_id", std::to_string(c)}, {"applied", std::to_string(applied)}});
     };
     if (framed.size() <= record_header_size) return corrupt("shorter than a record", 0);
     const auto h = decode_record_header(framed.data());
@@ -254,72 +476,160 @@ class basic_replica {
     const auto payload = framed.subspan(record_header_size);
     if (crc32c::value(payload) != h.payload_crc || payload.back() != record_end_marker)
       return corrupt("payload checksum mismatch", h.commit);
-    if (h.commit != applied + 1)
-      return halt(error(errc::replication_gap,
-                        h.commit <= applied ? "a shipped record was already applied (duplicated or reordered)"
-                                            : "a shipped record skips CommitIds (a gap)",
-                        {{"commit_id", std::to_string(h.commit)}, {"expected", std::to_string(applied + 1)}}));
-
-    // Where it goes: the segment the primary's log holds it in.
-    std::optional<std::pair<std::uint64_t, commit_id>> new_segment;
-    if (pending_segment_) {
-      const segment_start s = *pending_segment_;
-      if (s.seq == active_seq_ && s.first_commit == active_first_) {
-        // the segment being appended to: nothing to start
-      } else if (s.first_commit == h.commit && (active_seq_ == 0 || s.seq == active_seq_ + 1)) {
-        new_segment.emplace(s.seq, s.first_commit);
-      } else {
-        return halt(error(errc::replication_divergence,
-                          "the primary holds this record in a segment this replica's log does not match",
-                          {{"segment", std::to_string(s.seq)}, {"first_commit", std::to_string(s.first_commit)},
-                           {"active_segment", std::to_string(active_seq_)},
-                           {"active_first_commit", std::to_string(active_first_)}}));
-      }
-      pending_segment_.reset();
-    } else if (active_seq_ == 0) {
-      return halt(error(errc::replication_protocol, "a record arrived before the segment it belongs to"));
-    }
-
-    // The plain body, for the replay and for a GC record's floor.
-    std::vector<std::byte> body(payload.begin(), payload.end() - 1);
-    complement(body);
-    const auto type = static_cast<record_type>(h.type);
-    typename engine::recovery<typename Database::index_policy>::live_apply live;
-    live.metrics = &db_->metrics_;
-    live.gc_floor = 0;
-    if (type == record_type::gc) {
-      auto floor = decode_gc(body);
-      if (!floor || *floor >= h.commit) return corrupt("bad gc record", h.commit);
-      // Before the state lock: the registry's lock comes first (engine/gc.hpp).
-      live.gc_floor = db_->views_.clamp_floor(*floor);
-    }
-    const std::string segment_name = segment_file_name(new_segment ? new_segment->first : active_seq_);
-    wal::wal_record rec{type, h.commit, body, &segment_name, 0};
-    auto applied_now = db_->pipeline_.commit_replicated(framed, h.commit, new_segment, [&](auto& store) {
-      return engine::recovery<typename Database::index_policy>::replay_record(store, rec, &live);
-    });
-    if (!applied_now) return halt(std::move(applied_now).error_value());
-    {
-      std::lock_guard lock(mu_);
-      last_payload_crc_ = h.payload_crc;
-      ++records_applied_;
-      if (new_segment) {
-        active_seq_ = new_segment->first;
-        active_first_ = new_segment->second;
-      }
-    }
-    return std::optional<message>(ack{h.commit});
+    return h;
   }
 
+  // One checked record of a group, ready to be committed.
+  struct prepared_record {
+    std::span<const std::byte> framed;
+    format::record_type type = format::record_type::write_batch;
+    commit_id commit = 0;
+    std::uint32_t payload_crc = 0;
+    std::vector<std::byte> body;  // plain, for the replay
+    std::optional<std::pair<std::uint64_t, commit_id>> new_segment;
+    std::uint64_t seq = 0;        // the segment it goes into
+    commit_id gc_floor = 0;       // a GC record's floor, clamped by this replica's views
+  };
+
+  // Where the follower's log stands while a group is checked record by record.
+  struct log_cursor {
+    commit_id expected = 0;  // the next CommitId
+    std::uint64_t seq = 0;   // the active segment (0: none)
+    commit_id first = 0;
+    std::optional<segment_start> pending;
+  };
+
+  // Checks the record `framed` as the next one after `at`, and advances `at` past it.
+  // Nothing is stored or halted here.
+  result<prepared_record> prepare_record(std::span<const std::byte> framed, log_cursor& at) {
+    using namespace format;
+    const commit_id applied = at.expected - 1;
+    AERO_TRY_ASSIGN(const record_header h, verify_record(framed, applied));
+    if (h.commit != at.expected)
+      return error(errc::replication_gap,
+                   h.commit <= applied ? "a shipped record was already applied (duplicated or reordered)"
+                                       : "a shipped record skips CommitIds (a gap)",
+                   {{"commit_id", std::to_string(h.commit)}, {"expected", std::to_string(at.expected)}});
+    prepared_record p;
+    p.framed = framed;
+    p.commit = h.commit;
+    p.payload_crc = h.payload_crc;
+    // Where it goes: the segment the primary's log holds it in.
+    if (at.pending) {
+      const segment_start s = *at.pending;
+      if (s.seq == at.seq && s.first_commit == at.first) {
+        // the segment being appended to: nothing to start
+      } else if (s.first_commit == h.commit && (at.seq == 0 || s.seq == at.seq + 1)) {
+        p.new_segment.emplace(s.seq, s.first_commit);
+      } else {
+        return error(errc::replication_divergence,
+                     "the primary holds this record in a segment this replica's log does not match",
+                     {{"segment", std::to_string(s.seq)}, {"first_commit", std::to_string(s.first_commit)},
+                      {"active_segment", std::to_string(at.seq)},
+                      {"active_first_commit", std::to_string(at.first)}});
+      }
+    } else if (at.seq == 0) {
+      return error(errc::replication_protocol, "a record arrived before the segment it belongs to");
+    }
+    // The plain body, for the replay and for a GC record's floor.
+    const auto payload = framed.subspan(record_header_size);
+    p.body.assign(payload.begin(), payload.end() - 1);
+    complement(p.body);
+    p.type = static_cast<record_type>(h.type);
+    if (p.type == record_type::gc) {
+      auto floor = decode_gc(p.body);
+      if (!floor || *floor >= h.commit)
+        return error(errc::replication_record_corrupt, "a shipped record does not verify: bad gc record; nothing of it was stored",
+                     {{"commit_id", std::to_string(h.commit)}, {"applied", std::to_string(applied)}});
+      // Before the state lock: the registry's lock comes first (engine/gc.hpp).
+      p.gc_floor = db_->views_.clamp_floor(*floor);
+    }
+    at.pending.reset();
+    if (p.new_segment) {
+      at.seq = p.new_segment->first;
+      at.first = p.new_segment->second;
+    }
+    p.seq = at.seq;
+    ++at.expected;
+    return p;
+  }
+
+  // A run of segment and record messages as one group: each record checked in order; the
+  // records before the first one that fails are committed together (one fsync,
+  // commit_pipeline::commit_replicated), applied and published; then the failure, if any,
+  // halts this replica with nothing of the offending record stored. The reply
+  // acknowledges the newest record applied.
+  result<std::optional<message>> on_records(std::span<const message> ms) {
+    since_welcome_ = false;
+    log_cursor at{db_->last_commit_id() + 1, active_seq_, active_first_, pending_segment_};
+    std::vector<prepared_record> group;
+    group.reserve(ms.size());
+    std::optional<error> failure;
+    for (const auto& m : ms) {
+      if (const auto* s = std::get_if<segment_start>(&m)) {
+        at.pending = *s;
+        continue;
+      }
+      const auto* rec = std::get_if<record_frame>(&m);
+      if (!rec) {
+        failure = error(errc::replication_protocol, "a group of records holds another message");
+        break;
+      }
+      auto p = prepare_record(rec->framed, at);
+      if (!p) {
+        failure = std::move(p).error_value();
+        break;
+      }
+      group.push_back(std::move(*p));
+    }
+    if (!group.empty()) {
+      using recovery = engine::recovery<typename Database::index_policy>;
+      std::vector<std::string> names;
+      std::vector<typename std::remove_reference_t<decltype(db_->pipeline_)>::replicated_append> appends;
+      names.reserve(group.size());
+      appends.reserve(group.size());
+      for (const auto& p : group) {
+        names.push_back(format::segment_file_name(p.seq));
+        appends.push_back({p.framed, p.commit, p.new_segment});
+      }
+      auto committed = db_->pipeline_.commit_replicated(appends, [&](auto& store, std::size_t i) {
+        typename recovery::live_apply live;
+        live.metrics = &db_->metrics_;
+        live.gc_floor = group[i].gc_floor;
+        wal::wal_record rec{group[i].type, group[i].commit, group[i].body, &names[i], 0};
+        return recovery::replay_record(store, rec, &live);
+      });
+      if (!committed) return halt(std::move(committed).error_value());
+      std::lock_guard lock(mu_);
+      last_payload_crc_ = group.back().payload_crc;
+      records_applied_ += group.size();
+      active_seq_ = at.seq;
+      active_first_ = at.first;
+    }
+    if (failure) return halt(std::move(*failure));
+    pending_segment_ = at.pending;
+    if (group.empty()) return std::optional<message>();
+    return std::optional<message>(ack{group.back().commit});
+  }
+
+  // Replaced only by install_bootstrap(), under db_mu_ held exclusively (null when the
+  // reopen after an install failed: the replica is then halted).
   std::unique_ptr<Database> db_;
-  mutable std::mutex mu_;  // guards halted_, halt_reason_, last_payload_crc_, records_applied_
+  mutable std::shared_mutex db_mu_;
+  std::shared_ptr<io::file_system> fs_;
+  std::string dir_;
+  open_options options_;  // the replica's, to reopen with after a bootstrap
+  mutable std::mutex mu_;  // guards halted_, halt_reason_, last_payload_crc_, records_applied_, bootstraps_installed_
   bool halted_ = false;
   std::optional<error> halt_reason_;
   std::uint32_t last_payload_crc_ = 0;
   std::uint64_t records_applied_ = 0;
+  std::uint64_t bootstraps_installed_ = 0;
   // The follower's own (one thread): the segment frame before the next record, and the
   // segment the replica's log is appending to (0: none).
   std::optional<segment_start> pending_segment_;
+  bool since_welcome_ = false;  // nothing but the welcome arrived on this connection yet
+  std::optional<bootstrap_state> boot_;
   std::uint64_t active_seq_ = 0;
   commit_id active_first_ = 0;
 };

@@ -119,6 +119,11 @@ class tcp_connection final : public connection {
     if (ec || n == 0) return disconnected(ec ? "receiving failed: " + ec.message() : "the peer closed");
     return n;
   }
+  std::size_t available() override {
+    boost::system::error_code ec;
+    const std::size_t n = socket_.available(ec);
+    return ec ? 0 : n;
+  }
   // shutdown(2) on the descriptor, which wakes a thread blocked on it (Asio's socket
   // object is not meant to be called from two threads; the system call is).
   void shutdown() override { ::shutdown(socket_.native_handle(), SHUT_RDWR); }

@@ -48,6 +48,9 @@ class connection {
   virtual result<std::size_t> receive(std::span<std::byte> out) = 0;
   // Closes both directions; blocked calls on either end return.
   virtual void shutdown() = 0;
+  // Bytes that have arrived and not been received yet (0 when the transport cannot
+  // tell): the replica groups the records already here into one fsync.
+  virtual std::size_t available() { return 0; }
 };
 
 inline error disconnected(std::string why = "the connection was closed") {
@@ -84,6 +87,10 @@ class byte_pipe {
     }
     cv_.notify_all();
   }
+  std::size_t size() {
+    std::lock_guard lock(mu_);
+    return q_.size();
+  }
 
  private:
   std::mutex mu_;
@@ -99,6 +106,7 @@ class in_process_end final : public connection {
   ~in_process_end() override { shutdown(); }
   result<void> send(std::span<const std::byte> bytes) override { return out_->push(bytes); }
   result<std::size_t> receive(std::span<std::byte> out) override { return in_->pop(out); }
+  std::size_t available() override { return in_->size(); }
   void shutdown() override {
     in_->close();
     out_->close();
@@ -161,6 +169,17 @@ result<void> serve_replica(primary_feed<Database>& feed, connection& conn, const
     return std::move(w).error_value();
   }
   AERO_TRY(send_message(conn, *w));
+  if (feed.bootstrap_pending()) {
+    auto b = feed.ship_bootstrap([&conn](std::span<const std::byte> bytes) { return conn.send(bytes); });
+    if (!b) {
+      // A checkpoint that removed the segment meanwhile, or a closed connection: the
+      // replica starts over at its next handshake. Damage on this side is refused.
+      if (b.code() != errc::replication_snapshot_needed && b.code() != errc::replication_disconnected)
+        (void)send_message(conn, refuse{b.code(), b.error_value().to_string()});
+      conn.shutdown();
+      return b;
+    }
+  }
 
   // Acknowledgments arrive on their own thread, so the sender never waits for them.
   std::atomic<bool> ended{false};
@@ -215,13 +234,56 @@ result<void> serve_replica(primary_feed<Database>& feed, connection& conn, const
 }
 
 // The replica's side: hello, then each message applied, until the connection closes or
-// the replica halts (its reason is sent to the primary, and returned).
+// the replica halts (its reason is sent to the primary, and returned). Records that have
+// already arrived when one is received are handled with it, as one group (at most
+// max_group_records of them, or max_group_bytes): one fsync and one acknowledgment for
+// all, where one by one would take as many as there are records.
+inline constexpr std::size_t max_group_records = 4096;
+inline constexpr std::size_t max_group_bytes = 4u << 20;
+
 template <class Database>
 result<void> follow_primary(basic_replica<Database>& replica, connection& conn) {
   AERO_TRY(send_message(conn, replica.make_hello()));
-  std::vector<std::byte> body;
+  std::vector<std::vector<std::byte>> bodies(1);
+  std::vector<message> group;
   for (;;) {
-    auto m = receive_message(conn, body);
+    group.clear();
+    auto m = receive_message(conn, bodies[0]);
+    if (m && (std::holds_alternative<record_frame>(*m) || std::holds_alternative<segment_start>(*m))) {
+      // Gather what else is already here; a message's span points into its own body.
+      group.push_back(std::move(*m));
+      std::size_t bytes = bodies[0].size();
+      while (group.size() < max_group_records && bytes < max_group_bytes &&
+             conn.available() >= frame_header_size) {
+        if (bodies.size() <= group.size()) bodies.emplace_back();
+        auto next = receive_message(conn, bodies[group.size()]);
+        if (!next) {
+          m = std::move(next);
+          break;
+        }
+        const bool record = std::holds_alternative<record_frame>(*next) || std::holds_alternative<segment_start>(*next);
+        bytes += bodies[group.size()].size();
+        group.push_back(std::move(*next));
+        if (!record) break;
+      }
+      if (m) {
+        auto reply = replica.on_messages(group);
+        if (!reply) {
+          (void)send_message(conn, refuse{reply.code(), reply.error_value().to_string()});
+          conn.shutdown();
+          return std::move(reply).error_value();
+        }
+        if (*reply) {
+          if (auto s = send_message(conn, **reply); !s) {
+            conn.shutdown();
+            return s;
+          }
+        }
+        continue;
+      }
+      // A receive failed after some records arrived: those are still applied first.
+      if (auto reply = replica.on_messages(std::span(group)); reply && *reply) (void)send_message(conn, **reply);
+    }
     if (!m) {
       // A malformed frame halts the replica (ambiguity); a closed connection does not.
       if (m.code() == errc::replication_protocol) {

@@ -27,6 +27,15 @@
 //            replica's disk and applied
 //   refuse   (either way) 2 + n bytes: code u16 (the errc of the reason), then n bytes of
 //            UTF-8 text; the sender closes the connection after it
+//   snapshot_begin (primary -> replica) 40 bytes: commit u64 (P, the image's boundary),
+//            data_size u64, data_crc u32 (CRC32C of the whole snapshot data file),
+//            reserved u32 = 0, seq u64, first_commit u64 (the primary's segment that
+//            holds record P, and where it starts); a snapshot bootstrap follows
+//            (docs/replication.md §8)
+//   snapshot_chunk (primary -> replica) 1 ..= max_frame_body bytes: the next bytes of the
+//            snapshot data file, in order
+//   snapshot_end (primary -> replica) 8 bytes: commit u64 = P; the data file was sent
+//            whole, then records first_commit ..= P as record frames
 //
 // Why a checksum of its own around a record that has two already: the frame checksum
 // catches damage to the framing (a type or a length), which the record's checksums do
@@ -59,7 +68,18 @@ inline constexpr std::uint32_t max_frame_body =
 // A refusal's text is cut to this many bytes.
 inline constexpr std::size_t max_refuse_text = 4096;
 
-enum class frame_type : std::uint8_t { hello = 1, welcome = 2, segment = 3, record = 4, ack = 5, refuse = 6 };
+enum class frame_type : std::uint8_t {
+  hello = 1,
+  welcome = 2,
+  segment = 3,
+  record = 4,
+  ack = 5,
+  refuse = 6,
+  snapshot_begin = 7,
+  snapshot_chunk = 8,
+  snapshot_end = 9,
+};
+inline constexpr std::uint8_t max_frame_type = 9;
 
 inline std::string_view to_string(frame_type t) {
   switch (t) {
@@ -69,6 +89,9 @@ inline std::string_view to_string(frame_type t) {
     case frame_type::record: return "record";
     case frame_type::ack: return "ack";
     case frame_type::refuse: return "refuse";
+    case frame_type::snapshot_begin: return "snapshot_begin";
+    case frame_type::snapshot_chunk: return "snapshot_chunk";
+    case frame_type::snapshot_end: return "snapshot_end";
   }
   return "?";
 }
@@ -107,7 +130,27 @@ struct refuse {
   friend bool operator==(const refuse&, const refuse&) = default;
 };
 
-using message = std::variant<hello, welcome, segment_start, record_frame, ack, refuse>;
+struct snapshot_begin {
+  commit_id commit = 0;
+  std::uint64_t data_size = 0;
+  std::uint32_t data_crc = 0;
+  segment_start segment;  // the primary's segment holding record `commit`
+  friend bool operator==(const snapshot_begin&, const snapshot_begin&) = default;
+};
+// The next bytes of the snapshot data file, valid as long as the buffer it was decoded from.
+struct snapshot_chunk {
+  std::span<const std::byte> bytes;
+  friend bool operator==(const snapshot_chunk& a, const snapshot_chunk& b) {
+    return std::equal(a.bytes.begin(), a.bytes.end(), b.bytes.begin(), b.bytes.end());
+  }
+};
+struct snapshot_end {
+  commit_id commit = 0;
+  friend bool operator==(const snapshot_end&, const snapshot_end&) = default;
+};
+
+using message = std::variant<hello, welcome, segment_start, record_frame, ack, refuse, snapshot_begin, snapshot_chunk,
+                             snapshot_end>;
 
 struct frame_header {
   frame_type type = frame_type::hello;
@@ -157,6 +200,20 @@ inline void encode(format::byte_buffer& out, const message& m) {
         } else if constexpr (std::is_same_v<T, ack>) {
           t = frame_type::ack;
           format::put_le<std::uint64_t>(body, v.durable);
+        } else if constexpr (std::is_same_v<T, snapshot_begin>) {
+          t = frame_type::snapshot_begin;
+          format::put_le<std::uint64_t>(body, v.commit);
+          format::put_le<std::uint64_t>(body, v.data_size);
+          format::put_le<std::uint32_t>(body, v.data_crc);
+          format::put_le<std::uint32_t>(body, 0);
+          format::put_le<std::uint64_t>(body, v.segment.seq);
+          format::put_le<std::uint64_t>(body, v.segment.first_commit);
+        } else if constexpr (std::is_same_v<T, snapshot_chunk>) {
+          t = frame_type::snapshot_chunk;
+          format::put_bytes(body, v.bytes);
+        } else if constexpr (std::is_same_v<T, snapshot_end>) {
+          t = frame_type::snapshot_end;
+          format::put_le<std::uint64_t>(body, v.commit);
         } else {
           t = frame_type::refuse;
           format::put_le<std::uint16_t>(body, static_cast<std::uint16_t>(v.code));
@@ -185,7 +242,7 @@ inline result<frame_header> decode_header(std::span<const std::byte> bytes) {
     return detail::protocol_error("unsupported wire version",
                                   {{"version", std::to_string(std::to_integer<int>(bytes[0]))}});
   const auto type = std::to_integer<std::uint8_t>(bytes[1]);
-  if (type < 1 || type > 6) return detail::protocol_error("unknown frame type", {{"type", std::to_string(type)}});
+  if (type < 1 || type > max_frame_type) return detail::protocol_error("unknown frame type", {{"type", std::to_string(type)}});
   if (bytes[2] != std::byte{0} || bytes[3] != std::byte{0}) return detail::protocol_error("reserved bytes set");
   frame_header h;
   h.type = static_cast<frame_type>(type);
@@ -243,6 +300,29 @@ inline result<message> decode_body(const frame_header& h, std::span<const std::b
       const auto code = format::load_le<std::uint16_t>(p);
       if (code >= std::size(errc_table)) return detail::protocol_error("refuse frame with an unknown code");
       return message(refuse{static_cast<errc>(code), std::string(format::as_chars(body.subspan(2)))});
+    }
+    case frame_type::snapshot_begin: {
+      AERO_TRY(fixed(40));
+      snapshot_begin m;
+      m.commit = format::load_le<std::uint64_t>(p);
+      m.data_size = format::load_le<std::uint64_t>(p + 8);
+      m.data_crc = format::load_le<std::uint32_t>(p + 16);
+      if (format::load_le<std::uint32_t>(p + 20) != 0)
+        return detail::protocol_error("reserved bytes set in snapshot_begin");
+      m.segment = segment_start{format::load_le<std::uint64_t>(p + 24), format::load_le<std::uint64_t>(p + 32)};
+      if (m.commit == 0 || m.data_size == 0 || m.segment.seq == 0 || m.segment.first_commit == 0 ||
+          m.segment.first_commit > m.commit)
+        return detail::protocol_error("snapshot_begin names an impossible snapshot or segment");
+      return message(m);
+    }
+    case frame_type::snapshot_chunk:
+      if (body.empty()) return detail::protocol_error("empty snapshot_chunk frame");
+      return message(snapshot_chunk{body});
+    case frame_type::snapshot_end: {
+      AERO_TRY(fixed(8));
+      snapshot_end m{format::load_le<std::uint64_t>(p)};
+      if (m.commit == 0) return detail::protocol_error("snapshot_end with a zero CommitId");
+      return message(m);
     }
   }
   return detail::protocol_error("unknown frame type");
