@@ -127,8 +127,9 @@ seconds, numbers meaningless). How the harness works: [bench/README.md](../bench
   recovered directory once, in 1 MiB `read`s (`bench/suite/suite_util.hpp`,
   `measure_read_floor`). The files are then mostly in the page cache, as they were for the
   recovery itself when it ran second. The report gives each recovery as a multiple of its
-  floor. For AeroDB it also splits the open into its phases: snapshot load, log replay and
-  index build (`recovery_report::snapshot_load`, `log_replay`, `index_build`).
+  floor. For AeroDB it also splits the open into its phases: snapshot read, snapshot load,
+  log replay, cleanup and index build (`recovery_report::snapshot_read`, `snapshot_load`,
+  `log_replay`, `cleanup`, `index_build`; [architecture.md](architecture.md#recoverys-phases-and-progress)).
 - The floor is `write + fdatasync` of 256-byte records, appending (as a log does) and
   overwriting a pre-zeroed, synced file, measured in the same run and directory.
 - The commit workloads (the floors, W1, W2) run in two passes of the same run: with idle

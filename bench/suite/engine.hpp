@@ -3,14 +3,23 @@
 // same documents (16-byte `_id`, 256-byte JSON text, incompressible body) and answers the
 // same four query shapes, so a workload is written once against this interface.
 //
-// Thread safety: `engine::insert`/`update` may be called from many threads at once (W2),
-// and so may `engine::read` (W4's two-thread cells: each thread opens its own reader);
-// everything else is called from one thread at a time. A `reader` is a read view and is
-// used by the one thread that created it (LMDB binds read transactions to threads). Why
-// each adapter's `read` may run concurrently: AeroDB's database::read is thread-safe; LMDB
-// begins a read-only transaction, which the environment allows from any thread; RocksDB
-// and LevelDB take a snapshot, which is thread-safe; SQLite opens a new connection per
-// reader and shares nothing with the others.
+// Thread safety, as the workloads use it (each adapter below keeps to it):
+//   - `insert`, `update` and `read` may be called from any number of threads at once, and
+//     at the same time as each other: W2's writers, W4's two-thread cells (each thread
+//     opens its own reader), W5's writer beside a reader thread.
+//   - `checkpoint` may run while `insert`s do (W8; only AeroDB's adapter does anything).
+//   - Everything else (`open`, `close`, `insert_batch`, `syncs`, `counters_json`) is
+//     called by one thread with no other call running.
+//   - A `reader` is used only by the thread that created it, and a thread holds at most
+//     one reader at a time: LMDB (without MDB_NOTLS) binds a read transaction to its
+//     thread and allows one per thread; a second fails with MDB_BAD_RSLOT, which the
+//     adapter reports as a failed cell.
+// Why each adapter's `read` may run concurrently with the others and with the writers:
+// AeroDB's database::read is thread-safe; LMDB begins a read-only transaction in the
+// calling thread's reader slot; RocksDB and LevelDB take a snapshot (DB::GetSnapshot and
+// DB::Get are thread-safe) and the view owns its ReadOptions; SQLite opens a connection
+// per reader (multi-thread mode: a connection is never shared between threads, which the
+// adapter checks the library was built to allow, sqlite3_threadsafe()).
 #pragma once
 
 #include <cstddef>

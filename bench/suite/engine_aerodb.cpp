@@ -121,8 +121,10 @@ class aerodb_engine final : public engine {
            ",\"index_rebuild_count\":" + std::to_string(m.index_rebuild_count) +
            ",\"index_rebuild_seconds\":" + std::to_string(static_cast<double>(m.index_rebuild_duration.count()) / 1e9) +
            ",\"recovery_seconds\":" + seconds(db_->recovery().duration) +
+           ",\"recovery_snapshot_read_seconds\":" + seconds(db_->recovery().snapshot_read) +
            ",\"recovery_snapshot_seconds\":" + seconds(db_->recovery().snapshot_load) +
            ",\"recovery_log_seconds\":" + seconds(db_->recovery().log_replay) +
+           ",\"recovery_cleanup_seconds\":" + seconds(db_->recovery().cleanup) +
            ",\"recovery_index_seconds\":" + seconds(db_->recovery().index_build) + "}";
   }
   void close() override { db_.reset(); }

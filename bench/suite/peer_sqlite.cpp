@@ -164,6 +164,8 @@ class sqlite_engine final : public engine {
   std::string name() const override { return "sqlite"; }
 
   void open(const std::string& dir, bool create, bool indexed) override {
+    // Readers and writers use their connections from several threads (engine.hpp).
+    if (!sqlite3_threadsafe()) throw failure("sqlite: this library was built with SQLITE_THREADSAFE=0");
     if (create) make_dir(dir);
     path_ = dir + "/docs.sqlite";
     db_ = open_connection(path_);

@@ -32,6 +32,7 @@
 #include <aerodb/engine/errors.hpp>
 #include <aerodb/engine/gc.hpp>
 #include <aerodb/engine/indexer.hpp>
+#include <aerodb/engine/phase_progress.hpp>
 #include <aerodb/engine/recovery.hpp>
 #include <aerodb/engine/version_store.hpp>
 #include <aerodb/error.hpp>
@@ -108,20 +109,28 @@ class basic_database {
     AERO_TRY(validate(options));
     std::unique_ptr<basic_database> db(new basic_database(std::move(dir), std::move(options)));
     db->is_snapshot_ = true;
-    auto state_lock = db->store_.lock_exclusive();
     const auto started = std::chrono::steady_clock::now();
-    auto loaded = engine::recovery<IndexPolicy>::load_snapshot(
-        *db->fs_, db->dir_, db->store_, format::snapshot_manifest_file_name(c), c, db->report_);
+    // The snapshot read, snapshot load and index build phases of an open (options.hpp).
+    auto loaded = cancellable([&]() -> result<void> {
+      auto state_lock = db->store_.lock_exclusive();
+      const auto& on_progress = db->options_.on_recovery_progress;
+      AERO_TRY(engine::recovery<IndexPolicy>::load_snapshot(*db->fs_, db->dir_, db->store_,
+                                                            format::snapshot_manifest_file_name(c), c,
+                                                            db->report_, on_progress));
+      engine::phase_progress progress(on_progress, recovery_phase::index_build,
+                                      engine::indexer<IndexPolicy>::rebuild_steps(db->store_.catalog()),
+                                      db->report_.index_build);
+      engine::indexer<IndexPolicy>::rebuild_all(db->store_.catalog(), db->metrics_,
+                                                [&progress](std::uint64_t done) { progress.advance(done); });
+      progress.finish();
+      return ok();
+    });
     if (!loaded) {
       if (loaded.code() == errc::checkpoint_snapshot_missing)
         return error(errc::snapshot_not_found, "no complete snapshot at this CommitId",
                      {{"directory", db->dir_}, {"commit_id", std::to_string(c)}});
       return std::move(loaded).error_value();
     }
-    const auto loaded_at = std::chrono::steady_clock::now();
-    db->report_.snapshot_load = loaded_at - started;
-    engine::indexer<IndexPolicy>::rebuild_all(db->store_.catalog(), db->metrics_);
-    db->report_.index_build = std::chrono::steady_clock::now() - loaded_at;
     db->report_.duration = std::chrono::steady_clock::now() - started;
     db->store_.publish(c);
     db->store_.set_history_floor(c);
@@ -537,8 +546,22 @@ class basic_database {
     }
     lock_ = std::move(*lock);
     AERO_TRY(load_authority());
-    return engine::recovery<IndexPolicy>::run(*fs_, dir_, options_, store_, pipeline_, metrics_, report_,
-                                              started);
+    return cancellable([&] {
+      return engine::recovery<IndexPolicy>::run(*fs_, dir_, options_, store_, pipeline_, metrics_, report_,
+                                                started);
+    });
+  }
+
+  // Runs a recovery step; a progress callback that threw stops it, as AERO_OPEN_CANCELLED
+  // (open_options::on_recovery_progress). The caller then drops the half-built instance.
+  template <class Step>
+  static result<void> cancellable(Step&& step) {
+    try {
+      return step();
+    } catch (const engine::progress_callback_threw& e) {
+      return error(errc::open_cancelled, "the recovery progress callback threw; the open was abandoned",
+                   {{"phase", to_string(e.phase)}, {"what", e.what}});
+    }
   }
 
   const std::string dir_;

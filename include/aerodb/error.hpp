@@ -91,7 +91,8 @@ enum class severity : std::uint8_t {
   X(replication_stale_epoch, "AERO_REPLICATION_STALE_EPOCH", fatal)                  \
   X(replication_auth_failed, "AERO_REPLICATION_AUTH_FAILED", error)                 \
   X(authority_corruption, "AERO_AUTHORITY_CORRUPTION", fatal)                      \
-  X(internal_bug, "AERO_INTERNAL_BUG", bug)
+  X(internal_bug, "AERO_INTERNAL_BUG", bug)                                         \
+  X(open_cancelled, "AERO_OPEN_CANCELLED", error)
 
 enum class errc : std::uint16_t {
 #define AERODB_X(name, text, sev) name,

@@ -20,10 +20,63 @@
 namespace aerodb {
 
 
+// The phases of an open, in the order they run (engine/recovery.hpp, steps R2-R6). Each
+// counts its work in one unit (recovery_unit_name), known in full when the phase begins.
+enum class recovery_phase : std::uint8_t {
+  // R2: CHECKPOINT, the manifest, then every file the manifest lists, each checked against
+  // its size and CRC32C. Bytes of the listed files (total 0 without a checkpoint).
+  snapshot_read,
+  // R2: the snapshot data file decoded and validated entry by entry into the catalog and
+  // the version chains. Bytes of the data file.
+  snapshot_load,
+  // R3: the log after the checkpoint, every record's checksums verified and the record
+  // applied. Bytes of the segments read (their file sizes, preallocated space included).
+  log_replay,
+  // R4-R5: a torn tail cut off, and the leftovers of an interrupted checkpoint removed
+  // (stale snapshot files, segments the checkpoint covers). Files changed.
+  cleanup,
+  // R6: every secondary index built from the chains: the documents of the collections
+  // that have indexes walked once, then each index's entries sorted and put in place.
+  // Document steps (index_build_steps in engine/indexer.hpp says how they are counted).
+  index_build,
+};
+inline constexpr std::size_t recovery_phase_count = 5;
+
+inline constexpr const char* to_string(recovery_phase p) noexcept {
+  switch (p) {
+    case recovery_phase::snapshot_read: return "snapshot read";
+    case recovery_phase::snapshot_load: return "snapshot load";
+    case recovery_phase::log_replay: return "log replay";
+    case recovery_phase::cleanup: return "cleanup";
+    case recovery_phase::index_build: return "index build";
+  }
+  return "?";
+}
+
+// What recovery_progress::done and total count in a phase.
+inline constexpr const char* recovery_unit_name(recovery_phase p) noexcept {
+  switch (p) {
+    case recovery_phase::snapshot_read:
+    case recovery_phase::snapshot_load:
+    case recovery_phase::log_replay: return "bytes";
+    case recovery_phase::cleanup: return "files";
+    case recovery_phase::index_build: return "document steps";
+  }
+  return "?";
+}
+
+enum class recovery_event : std::uint8_t { begin, advance, end };
+
+// One call of open_options::on_recovery_progress. For each phase: one `begin` (done 0),
+// then `advance` calls, then one `end` (done == total); `done` never decreases within a
+// phase, and never exceeds `total`.
 struct recovery_progress {
-  std::uint64_t bytes_done = 0;
-  std::uint64_t bytes_total = 0;
-  std::uint64_t records_replayed = 0;
+  recovery_phase phase = recovery_phase::snapshot_read;
+  recovery_event event = recovery_event::begin;
+  std::uint64_t done = 0;
+  std::uint64_t total = 0;                // 0: the phase has nothing to do in this open
+  std::uint64_t documents_loaded = 0;     // snapshot_load: documents linked so far
+  std::uint64_t records_replayed = 0;     // log_replay: records applied so far
 };
 
 // A schema definition's JSON text may not be longer than this.
@@ -71,7 +124,17 @@ struct open_options {
   std::uint64_t gc_after_superseded_versions = 0;
   // primary (the default) or replica; see open_role.
   open_role role = open_role::primary;
-  // Called during recovery after every segment and every 4096 records.
+  // Told what recovery is doing (empty, the default: nothing is reported, and nothing is
+  // spent on it). Every open calls it for each recovery_phase in order; open_snapshot for
+  // the phases it runs (snapshot read, snapshot load, index build). Within a phase it is
+  // called at the phase's begin and end, and in between each time `done` crosses another
+  // 1% of `total`: at most 102 calls per phase, at points that depend only on the files,
+  // never on a clock. It runs on the opening thread, with the store's state lock held:
+  // it must not call into this database (the instance is not returned yet anyway).
+  // If it throws, the open stops there and fails with AERO_OPEN_CANCELLED (the exception
+  // does not leave open()): a way to abandon a long open. What recovery had changed on
+  // disk by then is what any open changes (a torn tail cut, leftovers removed), so the
+  // next open starts over from the same state.
   std::function<void(const recovery_progress&)> on_recovery_progress;
 };
 
@@ -132,12 +195,28 @@ struct recovery_report {
   commit_id checkpoint = 0;                 // the snapshot loaded first (0: none)
   std::uint64_t snapshot_documents = 0;
   std::chrono::nanoseconds duration{0};
-  // Where `duration` went: reading and decoding the checkpoint's snapshot (R2), reading and
-  // applying the log after it (R3), and building every secondary index (R6). The rest is
-  // the directory, the lock and the tidying (R1, R4, R5).
+  // Where `duration` went, one field per recovery_phase: reading and verifying the
+  // checkpoint's files (R2), decoding its snapshot (R2), reading and applying the log after
+  // it (R3), cutting a torn tail and removing leftovers (R4, R5), and building every
+  // secondary index (R6). The phases run one after another, so they add up to at most
+  // `duration`; the rest is the directory, its lock, AUTHORITY, a replica's snapshot
+  // bootstrap finished (R1, R1b) and publishing (R6).
+  std::chrono::nanoseconds snapshot_read{0};
   std::chrono::nanoseconds snapshot_load{0};
   std::chrono::nanoseconds log_replay{0};
+  std::chrono::nanoseconds cleanup{0};
   std::chrono::nanoseconds index_build{0};
+
+  std::chrono::nanoseconds phase_duration(recovery_phase p) const noexcept {
+    switch (p) {
+      case recovery_phase::snapshot_read: return snapshot_read;
+      case recovery_phase::snapshot_load: return snapshot_load;
+      case recovery_phase::log_replay: return log_replay;
+      case recovery_phase::cleanup: return cleanup;
+      case recovery_phase::index_build: return index_build;
+    }
+    return {};
+  }
 
   std::string to_string() const {
     const auto micros = [](std::chrono::nanoseconds d) {
@@ -151,7 +230,8 @@ struct recovery_report {
                     std::to_string(segments) + " segment(s) (" + std::to_string(wal_bytes) +
                     " bytes), last CommitId " + std::to_string(last_commit_id) + ", in " +
                     std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(duration).count()) +
-                    " us (snapshot " + micros(snapshot_load) + ", log " + micros(log_replay) + ", indexes " +
+                    " us (snapshot read " + micros(snapshot_read) + ", snapshot load " + micros(snapshot_load) +
+                    ", log " + micros(log_replay) + ", cleanup " + micros(cleanup) + ", indexes " +
                     micros(index_build) + "); ";
     if (torn_tail)
       s += "discarded a torn tail of " + std::to_string(torn_tail->bytes) + " bytes at " +

@@ -133,6 +133,25 @@ TEST_CASE("aerodb verify passes on a clean store and changes nothing") {
   CHECK(snapshot_files(s.dir) == before);
 }
 
+TEST_CASE("aerodb verify --progress prints recovery's phases in order on stderr") {
+  store_dir s;
+  const auto before = snapshot_files(s.dir);
+  auto r = run_cli("verify --progress " + s.arg());
+  CHECK_MESSAGE(r.code == 0, r.out);
+  std::size_t at = 0;
+  for (const char* phase : {"snapshot read", "snapshot load", "log replay", "cleanup", "index build"})
+    for (const char* event : {" begin 0/", " end "}) {
+      const auto found = r.out.find(std::string("recovery: ") + phase + event, at);
+      CHECK_MESSAGE(found != std::string::npos, phase << event << " in order in:\n" << r.out);
+      if (found != std::string::npos) at = found;
+    }
+  CHECK(r.out.find("recovery: loaded checkpoint " + std::to_string(s.checkpoint)) != std::string::npos);
+  CHECK(r.out.find("ok: ") != std::string::npos);
+  // Progress goes to stderr only: stdout is what verify prints without it.
+  CHECK(run_cli("verify --progress " + s.arg(), false).out == run_cli("verify " + s.arg(), false).out);
+  CHECK(snapshot_files(s.dir) == before);
+}
+
 TEST_CASE("aerodb verify fails with the file and byte offset on a flipped bit in each kind of file") {
   store_dir s;
   const auto clean = snapshot_files(s.dir);

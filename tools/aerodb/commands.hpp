@@ -38,6 +38,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <limits>
 #include <map>
@@ -108,9 +109,11 @@ inline result<directory_copy> copy_directory(const std::string& dir) {
 // same files, and the baseline builds the least in memory.
 // A replica's directory (docs/replication.md) opens in its own role: the copy is only
 // read, and the role changes nothing of what recovery finds.
-inline result<std::unique_ptr<database>> open_copy(const directory_copy& copy) {
+inline result<std::unique_ptr<database>> open_copy(const directory_copy& copy,
+                                                   std::function<void(const recovery_progress&)> on_progress = {}) {
   open_options options;
   options.fs = copy.fs;
+  options.on_recovery_progress = std::move(on_progress);
   auto db = database::open(copy_dir, options);
   if (db || db.code() != errc::replication_not_primary) return db;
   options.role = open_role::replica;
@@ -155,16 +158,32 @@ int on_recovered_copy(const std::string& dir, std::ostream& err, Fn&& fn) {
 
 // ---- verify -----------------------------------------------------------------------------
 
+// `verify --progress`: recovery's phases as open_options::on_recovery_progress tells them,
+// one line each on `err`: every phase's begin and end, and each further 1% between.
+inline std::function<void(const recovery_progress&)> progress_printer(std::ostream& err) {
+  return [&err](const recovery_progress& p) {
+    err << "recovery: " << to_string(p.phase);
+    if (p.event == recovery_event::begin) err << " begin";
+    if (p.event == recovery_event::end) err << " end";
+    err << " " << p.done << "/" << p.total << " " << recovery_unit_name(p.phase);
+    if (p.total)
+      err << " (" << static_cast<int>(100.0 * static_cast<double>(p.done) / static_cast<double>(p.total)) << "%)";
+    if (p.phase == recovery_phase::snapshot_load) err << ", " << p.documents_loaded << " documents";
+    if (p.phase == recovery_phase::log_replay) err << ", " << p.records_replayed << " records";
+    err << "\n";
+  };
+}
+
 // Reads every file the store needs and checks every checksum and every rule recovery
 // applies (it is recovery, on the copy). Prints what it checked; on damage, the file and
 // byte offset.
-inline int run_verify(const std::string& dir, std::ostream& out, std::ostream& err) {
+inline int run_verify(const std::string& dir, std::ostream& out, std::ostream& err, bool progress = false) {
   auto copy = copy_directory(dir);
   if (!copy) {
     print_error(err, copy.error_value());
     return exit_unreadable;
   }
-  auto db = open_copy(*copy);
+  auto db = open_copy(*copy, progress ? progress_printer(err) : nullptr);
   if (!db) {
     const error& e = db.error_value();
     if (!is_damage(e.code())) {
@@ -181,6 +200,7 @@ inline int run_verify(const std::string& dir, std::ostream& out, std::ostream& e
     return exit_damage;
   }
   const recovery_report& r = (*db)->recovery();
+  if (progress) err << "recovery: " << r.to_string() << "\n";
   out << "ok: " << copy->sizes.size() << " files, " << copy->bytes << " bytes read\n";
   if (r.checkpoint)
     out << "  checkpoint at CommitId " << r.checkpoint << ": " << r.snapshot_documents

@@ -22,6 +22,9 @@ int main(int argc, char** argv) {
   auto* verify = app.add_subcommand(
       "verify", "Read every file and check every checksum; exit 1 and name the file and byte offset on damage");
   verify->add_option("dir", dir, "The data directory")->required();
+  bool progress = false;
+  verify->add_flag("--progress", progress,
+                   "Print recovery's phases on stderr as it goes (each phase's begin and end, every 1% between)");
 
   auto* dump = app.add_subcommand("dump-wal", "Print the log's records as JSON lines, oldest first");
   aerodb::commit_id from = 0, to = std::numeric_limits<aerodb::commit_id>::max();
@@ -87,7 +90,7 @@ int main(int argc, char** argv) {
     return aerodb::cli::exit_usage;
   }
   if (*info) return aerodb::cli::run_info(dir, json, std::cout, std::cerr);
-  if (*verify) return aerodb::cli::run_verify(dir, std::cout, std::cerr);
+  if (*verify) return aerodb::cli::run_verify(dir, std::cout, std::cerr, progress);
   if (*query) return aerodb::cli::run_query(dir, query_json, explain, all_pages, std::cout, std::cerr);
   if (*exp) return aerodb::cli::run_export(dir, collection, file, std::cout, std::cerr);
   if (*imp) {

@@ -31,22 +31,27 @@
 
 namespace aerodb::engine {
 
-// Removes the snapshot files of every boundary but `keep`, and temporary files: leftovers
-// of an interrupted or superseded checkpoint, which recovery never reads.
-inline result<void> remove_stale_snapshot_files(io::file_system& fs, const std::string& dir,
-                                                commit_id keep) {
+// The snapshot files of every boundary but `keep`, and temporary files: leftovers of an
+// interrupted or superseded checkpoint, which recovery never reads.
+inline result<std::vector<std::string>> stale_snapshot_files(io::file_system& fs, const std::string& dir,
+                                                             commit_id keep) {
   AERO_TRY_ASSIGN(auto names, fs.list_dir(dir));
-  bool any = false;
-  for (const auto& n : names) {
+  std::vector<std::string> stale;
+  for (auto& n : names) {
     auto data = format::parse_snapshot_data_file_name(n);
     auto man = format::parse_snapshot_manifest_file_name(n);
-    const bool stale = (data && *data != keep) || (man && *man != keep) ||
-                       (n.size() > 4 && n.substr(n.size() - 4) == ".tmp");
-    if (!stale) continue;
-    AERO_TRY(fs.remove(io::join(dir, n)));
-    any = true;
+    if ((data && *data != keep) || (man && *man != keep) || (n.size() > 4 && n.substr(n.size() - 4) == ".tmp"))
+      stale.push_back(std::move(n));
   }
-  if (any) AERO_TRY(fs.sync_dir(dir));
+  return stale;
+}
+
+// Removes stale_snapshot_files(keep).
+inline result<void> remove_stale_snapshot_files(io::file_system& fs, const std::string& dir,
+                                                commit_id keep) {
+  AERO_TRY_ASSIGN(const auto stale, stale_snapshot_files(fs, dir, keep));
+  for (const auto& n : stale) AERO_TRY(fs.remove(io::join(dir, n)));
+  if (!stale.empty()) AERO_TRY(fs.sync_dir(dir));
   return ok();
 }
 

@@ -21,6 +21,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -65,22 +67,85 @@ struct indexer {
   // Fills an empty index from every live version of the collection.
   static void build(collection_state& c, const std::string& path, index_state& ix,
                     metrics_registry& metrics) {
-    build_together(c, {{&path, &ix}}, metrics);
+    build_together(c, {{&path, &ix}}, metrics, 0, [](std::uint64_t) {});
   }
 
-  // Rebuilds every index of every collection from the chains (the end of every open).
-  static void rebuild_all(catalog_type& cat, metrics_registry& metrics) {
+  // The steps rebuild_all reports as it goes (the index_build phase of an open): for each
+  // collection with indexes, one per document key for the walk over its chains, then as
+  // many again for each of its indexes, as that index's entries are put in place.
+  static std::uint64_t rebuild_steps(const catalog_type& cat) {
+    std::uint64_t steps = 0;
+    for (const auto& [name, c] : cat.collections())
+      if (!c->indexes.empty()) steps += c->keys.size() * (1 + c->indexes.size());
+    return steps;
+  }
+
+  // Rebuilds every index of every collection from the chains (the end of every open),
+  // calling `progress(steps done)` with rebuild_steps' count, never decreasing, at least
+  // once per 1024 steps.
+  template <class Progress>
+  static void rebuild_all(catalog_type& cat, metrics_registry& metrics, Progress&& progress) {
+    std::uint64_t done = 0;
     for (auto& [name, c] : cat.collections()) {
+      if (c->indexes.empty()) continue;
       std::vector<std::pair<const std::string*, index_state*>> all;
       for (auto& [path, ix] : c->indexes) {
         ix->entries.clear();
         all.emplace_back(&path, ix.get());
       }
-      build_together(*c, all, metrics);
+      build_together(*c, all, metrics, done, progress);
+      done += c->keys.size() * (1 + all.size());
+      progress(done);
     }
+  }
+  static void rebuild_all(catalog_type& cat, metrics_registry& metrics) {
+    rebuild_all(cat, metrics, [](std::uint64_t) {});
   }
 
  private:
+  static void prefetch(const void* p) noexcept { __builtin_prefetch(p); }
+
+  // The fill reads each entry's key (its _id) through the entry's pointer, which the run
+  // does not hold, in key order: a cache miss per entry on a large store, fetched this many
+  // entries ahead. (Prefetching the walk's loads the same way measured no gain: the walk
+  // goes in _id order, which for keys written in _id order is the order they were
+  // allocated in, and the hardware prefetcher sees that.)
+  static constexpr std::size_t fill_ahead = 8;
+
+  // The collection's keys in _id order. Sorting pointers by the strings they point at
+  // costs a cache miss per side of every comparison, so each key carries the first 16
+  // bytes of its _id inline (big-endian, zero-padded: comparing the pair compares the
+  // bytes), and the strings themselves are read only when those bytes tie. Keys that come
+  // in order already (a primary map that is ordered) are checked in one pass and kept.
+  static std::vector<const mvcc::key_entry*> keys_by_id(const collection_state& c) {
+    struct keyed {
+      std::uint64_t hi, lo;
+      const mvcc::key_entry* key;
+    };
+    std::vector<keyed> all;
+    all.reserve(c.keys.size());
+    for (const auto& [id, key] : c.keys) {
+      unsigned char head[16] = {};
+      std::memcpy(head, key->doc_id.data(), std::min<std::size_t>(key->doc_id.size(), sizeof head));
+      std::uint64_t hi = 0, lo = 0;
+      for (int i = 0; i < 8; ++i) {
+        hi = hi << 8 | head[i];
+        lo = lo << 8 | head[8 + i];
+      }
+      all.push_back({hi, lo, key.get()});
+    }
+    const auto before = [](const keyed& a, const keyed& b) {
+      if (a.hi != b.hi) return a.hi < b.hi;
+      if (a.lo != b.lo) return a.lo < b.lo;
+      return a.key->doc_id < b.key->doc_id;
+    };
+    if (!std::is_sorted(all.begin(), all.end(), before)) std::sort(all.begin(), all.end(), before);
+    std::vector<const mvcc::key_entry*> out;
+    out.reserve(all.size());
+    for (const auto& k : all) out.push_back(k.key);
+    return out;
+  }
+
   // Fills empty indexes of one collection from its live versions, as sorted runs. Built
   // from measurement (perf on a 1M-document open, docs/benchmarks.md): the build is bound
   // by memory latency, not by work. Walking the chains costs a cache miss per key and per
@@ -89,8 +154,17 @@ struct indexer {
   // filling the index in key order does not go back to the version (another miss per
   // entry). Entries go in in index order (key, _id, CommitId): a sorted index then only
   // appends at its end. The order is only a hint: any order builds the same index.
+  //
+  // Sorting a run by (key, _id, CommitId) compared the _ids through the key pointers, a
+  // miss per side of every comparison that ties on the key (most of them in an index of
+  // few distinct values). So the keys are walked in _id order (keys_by_id) and each entry
+  // carries its key's rank in that order: the runs sort on values they hold. The run of
+  // the `_id` index is in index order as walked (its key is the _id) and is not sorted.
+  // `progress` hears of the steps (rebuild_steps) from `base` on: a step per key walked,
+  // then, for each index, the collection's key count spread over its entries.
+  template <class Progress>
   static void build_together(collection_state& c, const std::vector<std::pair<const std::string*, index_state*>>& ixs,
-                             metrics_registry& metrics) {
+                             metrics_registry& metrics, std::uint64_t base, Progress&& progress) {
     const auto started = std::chrono::steady_clock::now();
     struct pending {
       scalar key;
@@ -98,10 +172,17 @@ struct indexer {
       const mvcc::version* v;
       commit_id commit;
       std::uint32_t schema_version;
+      std::uint32_t rank;  // of `doc` in _id order (past 2^32 keys it wraps, and only the hint suffers)
     };
     std::vector<std::vector<pending>> runs(ixs.size());
     for (auto& run : runs) run.reserve(c.keys.size());
-    for (const auto& [id, key] : c.keys)
+    const std::vector<const mvcc::key_entry*> order = keys_by_id(c);
+    const std::uint64_t keys = order.size();
+    std::vector<std::size_t> key_start(ixs.size());
+    for (std::uint64_t rank = 0; rank < keys; ++rank) {
+      if (((rank + 1) & 1023) == 0) progress(base + rank + 1);
+      const mvcc::key_entry* key = order[rank];
+      for (std::size_t i = 0; i < ixs.size(); ++i) key_start[i] = runs[i].size();
       for (const auto& v : key->chain) {
         if (v.tombstone()) continue;
         const document_view doc(v.data.bytes());
@@ -110,26 +191,35 @@ struct indexer {
           auto value = path == "_id" ? doc.find("_id") : doc.find_path(path);
           if (!value) continue;
           if (auto k = scalar::from_value(*value))
-            runs[i].push_back({std::move(*k), key.get(), &v, v.commit, v.schema_version});
+            runs[i].push_back({std::move(*k), key, &v, v.commit, v.schema_version, static_cast<std::uint32_t>(rank)});
         }
       }
+      // The chain is newest first; the index wants a key's versions oldest first.
+      for (std::size_t i = 0; i < ixs.size(); ++i)
+        std::reverse(runs[i].begin() + static_cast<std::ptrdiff_t>(key_start[i]), runs[i].end());
+    }
     for (std::size_t i = 0; i < ixs.size(); ++i) {
+      const std::uint64_t filled_before = base + keys * (1 + i);
       auto& run = runs[i];
-      std::sort(run.begin(), run.end(), [](const pending& a, const pending& b) {
-        if (const auto cmp = a.key <=> b.key; cmp != 0) return cmp < 0;
-        if (const int cmp = a.doc->doc_id.compare(b.doc->doc_id); cmp != 0) return cmp < 0;
-        return a.commit < b.commit;
-      });
+      if (*ixs[i].first != "_id")
+        std::sort(run.begin(), run.end(), [](const pending& a, const pending& b) {
+          if (const auto cmp = a.key <=> b.key; cmp != 0) return cmp < 0;
+          if (a.rank != b.rank) return a.rank < b.rank;
+          return a.commit < b.commit;
+        });
       auto& entries = ixs[i].second->entries;
       using entries_type = std::remove_cvref_t<decltype(entries)>;
       constexpr bool takes_values = requires(entries_type& e, const scalar& k, const mvcc::key_entry& d) {
         e.insert(k, d, commit_id{}, std::uint32_t{});
       };
-      for (const auto& p : run) {
+      for (std::size_t j = 0; j < run.size(); ++j) {
+        if (j + fill_ahead < run.size()) prefetch(run[j + fill_ahead].doc);
+        const auto& p = run[j];
         if constexpr (takes_values)
           entries.insert(p.key, *p.doc, p.commit, p.schema_version);
         else
           entries.insert(p.key, *p.doc, *p.v);
+        if ((j & 1023) == 1023) progress(filled_before + keys * (j + 1) / run.size());
       }
       std::vector<pending>().swap(run);  // the next index's run has the memory
       metrics.index_rebuild_count.add();

@@ -19,6 +19,10 @@
 //   R6  rebuild every index from the chains (engine/indexer.hpp), publish the last
 //       CommitId, and fill in the recovery report
 //
+// Each of R2-R6 is a recovery_phase (options.hpp): timed into the recovery report and told
+// to open_options::on_recovery_progress (engine/phase_progress.hpp), in the same order on
+// every open, a phase with nothing to do included.
+//
 // Thread safety: runs before the instance is shared, holding the state lock exclusively.
 #pragma once
 
@@ -27,6 +31,7 @@
 #include <aerodb/engine/checkpointer.hpp>
 #include <aerodb/engine/gc.hpp>
 #include <aerodb/engine/indexer.hpp>
+#include <aerodb/engine/phase_progress.hpp>
 #include <aerodb/engine/snapshot_install.hpp>
 #include <aerodb/engine/version_store.hpp>
 #include <aerodb/error.hpp>
@@ -59,24 +64,23 @@ struct recovery {
     return std::move(r).error_value().with("file", file);
   }
 
-  // R2: loads the snapshot whose manifest is `manifest_name`, at boundary `c`.
+  // R2: loads the snapshot whose manifest is `manifest_name`, at boundary `c`: the
+  // snapshot_read phase, then snapshot_load.
   // REQUIRES: the state lock held exclusively, the store empty.
   static result<void> load_snapshot(io::file_system& fs, const std::string& dir, store_type& store,
                                     const std::string& manifest_name, commit_id c,
-                                    recovery_report& report) {
+                                    recovery_report& report, const phase_progress::callback& on_progress = {}) {
     auto missing = [&](const std::string& file) {
       return error(errc::checkpoint_snapshot_missing, "the checkpoint names a snapshot file that does not exist",
                    {{"file", file}, {"commit_id", std::to_string(c)}});
     };
-    auto read_file = [&](const std::string& name) -> result<std::vector<std::byte>> {
+    auto open_file = [&](const std::string& name) -> result<std::unique_ptr<io::file>> {
       auto f = fs.open(io::join(dir, name), io::open_mode::read);
-      if (!f) {
-        if (f.code() == errc::storage_not_found) return missing(name);
-        return std::move(f).error_value();
-      }
-      return io::read_all(**f);
+      if (!f && f.code() == errc::storage_not_found) return missing(name);
+      return f;
     };
-    AERO_TRY_ASSIGN(auto manifest_bytes, read_file(manifest_name));
+    AERO_TRY_ASSIGN(auto manifest_file, open_file(manifest_name));
+    AERO_TRY_ASSIGN(auto manifest_bytes, io::read_all(*manifest_file));
     AERO_TRY_ASSIGN(auto m, in_file(format::decode_manifest(manifest_bytes), manifest_name));
     if (m.commit != c)
       return error(errc::snapshot_corruption, "the manifest belongs to another CommitId",
@@ -85,12 +89,39 @@ struct recovery {
     if (!format::find_file(m, data_name))
       return error(errc::snapshot_corruption, "the manifest does not list the snapshot data file",
                    {{"file", manifest_name}});
+
+    // Each listed file is read in steps, its CRC32C extended over each step while the step
+    // is still in the cache: one pass over the bytes instead of a read and then a second,
+    // uncached, pass for the checksum.
+    std::uint64_t listed = 0;
+    for (const auto& file : m.files) listed += file.size;
     std::vector<std::byte> data;
-    for (const auto& file : m.files) {
-      AERO_TRY_ASSIGN(auto bytes, read_file(file.name));
-      AERO_TRY(format::verify_file(m, file.name, bytes));
-      if (file.name == data_name) data = std::move(bytes);
+    {
+      phase_progress progress(on_progress, recovery_phase::snapshot_read, listed, report.snapshot_read);
+      constexpr std::size_t step = std::size_t{1} << 20;
+      std::uint64_t done = 0;
+      for (const auto& file : m.files) {
+        AERO_TRY_ASSIGN(auto f, open_file(file.name));
+        AERO_TRY_ASSIGN(const std::uint64_t size, f->size());
+        if (size != file.size) return format::verify_file_summary(m, file.name, size, [] { return 0u; });
+        std::vector<std::byte> bytes(static_cast<std::size_t>(size));
+        std::uint32_t crc = 0;  // the CRC32C of no bytes
+        std::size_t got = 0;
+        while (got < bytes.size()) {
+          const auto piece = std::span(bytes).subspan(got, std::min(step, bytes.size() - got));
+          AERO_TRY_ASSIGN(const std::size_t n, f->read_at(got, piece));
+          if (n == 0) break;  // the file shrank under us: a size mismatch below
+          crc = crc32c::extend(crc, piece.first(n));
+          got += n;
+          progress.advance(done + got);
+        }
+        AERO_TRY(format::verify_file_summary(m, file.name, got, [crc] { return crc; }));
+        done += got;
+        if (file.name == data_name) data = std::move(bytes);
+      }
+      progress.finish();
     }
+    phase_progress progress(on_progress, recovery_phase::snapshot_load, data.size(), report.snapshot_load);
 
     auto corrupt = [&](std::string why) {
       return error(errc::snapshot_corruption, "the snapshot contradicts itself: " + why, {{"file", data_name}});
@@ -129,10 +160,20 @@ struct recovery {
       auto buf = std::make_shared<const mvcc::payload::buffer>(e.bytes.begin(), e.bytes.end());
       store.link(*coll, std::string(e.doc_id), e.committed_at, format::write_kind::insert, e.schema_version,
                  std::move(buf));
-      ++report.snapshot_documents;
+      progress.set_documents_loaded(++report.snapshot_documents);
+      progress.advance(static_cast<std::uint64_t>(e.bytes.data() + e.bytes.size() - data.data()));
       return ok();
     };
-    return in_file(format::read_snapshot_data(data, v), data_name);
+    AERO_TRY(in_file(format::read_snapshot_data(data, v), data_name));
+    progress.finish();
+    return ok();
+  }
+
+  // A phase this open skips (no checkpoint: nothing to read or load) is still reported,
+  // so every open tells the same sequence of phases.
+  static void nothing_to_do(const phase_progress::callback& on_progress, recovery_phase phase,
+                            std::chrono::nanoseconds& elapsed) {
+    phase_progress(on_progress, phase, 0, elapsed).finish();
   }
 
   // What a replica adds when it applies a shipped record to a store that serves (docs/
@@ -215,34 +256,51 @@ struct recovery {
                           store_type& store, Pipeline& pipeline, metrics_registry& metrics,
                           recovery_report& report, std::chrono::steady_clock::time_point started) {
     auto state_lock = store.lock_exclusive();
+    const auto& on_progress = options.on_recovery_progress;
     // A replica's snapshot bootstrap whose switch is durable is finished before anything
     // is read; one that never reached it leaves only staged files, removed here.
     AERO_TRY(finish_bootstrap(fs, dir));
     commit_id checkpoint_id = 0;
     const std::string checkpoint_path = io::join(dir, std::string(format::checkpoint_file_name));
     AERO_TRY_ASSIGN(bool has_checkpoint, fs.exists(checkpoint_path));
-    using clock = std::chrono::steady_clock;
-    auto phase_start = clock::now();
     if (has_checkpoint) {
       AERO_TRY_ASSIGN(auto f, fs.open(checkpoint_path, io::open_mode::read));
       AERO_TRY_ASSIGN(auto bytes, io::read_all(*f));
       AERO_TRY_ASSIGN(auto record, in_file(format::decode_checkpoint(bytes),
                                            std::string(format::checkpoint_file_name)));
-      AERO_TRY(load_snapshot(fs, dir, store, record.manifest_name, record.commit, report));
+      AERO_TRY(load_snapshot(fs, dir, store, record.manifest_name, record.commit, report, on_progress));
       checkpoint_id = record.commit;
+    } else {
+      nothing_to_do(on_progress, recovery_phase::snapshot_read, report.snapshot_read);
+      nothing_to_do(on_progress, recovery_phase::snapshot_load, report.snapshot_load);
     }
-    report.snapshot_load = clock::now() - phase_start;
     store.set_history_floor(checkpoint_id);
-    auto progress = [&options](const wal::scan_progress& p) {
-      if (options.on_recovery_progress) options.on_recovery_progress({p.bytes_done, p.bytes_total, p.records});
-    };
-    phase_start = clock::now();
+
+    // R3. The reader learns the log's size only once it has listed the segments, so the
+    // phase is reported from its first call, and timed here around the whole scan.
+    using clock = std::chrono::steady_clock;
+    std::optional<phase_progress> replay_progress;
+    std::chrono::nanoseconds ignored{0};
+    wal::progress_callback forward;
+    if (on_progress)
+      forward = [&](const wal::scan_progress& p) {
+        if (!replay_progress) replay_progress.emplace(on_progress, recovery_phase::log_replay, p.bytes_total, ignored);
+        replay_progress->set_records_replayed(p.records);
+        replay_progress->advance(p.bytes_done);
+      };
+    const auto replay_started = clock::now();
     AERO_TRY_ASSIGN(wal::scan_result scan,
                     wal::read_wal(fs, dir, checkpoint_id,
                                   [&store](const wal::wal_record& r) { return replay_record(store, r); },
-                                  progress));
-    report.log_replay = clock::now() - phase_start;
+                                  forward));
+    report.log_replay = clock::now() - replay_started;
+    if (replay_progress) replay_progress->finish();
 
+    // R4 and R5: the cleanup phase, counted in files changed.
+    std::uint64_t cleaned = 0;
+    AERO_TRY_ASSIGN(auto stale, stale_snapshot_files(fs, dir, checkpoint_id));
+    phase_progress cleanup(on_progress, recovery_phase::cleanup,
+                           (scan.torn ? 1 : 0) + stale.size() + scan.covered.size(), report.cleanup);
     // R4: discard the torn tail for good before anything is appended after it: a valid
     // record behind it would otherwise turn it into corruption at the next recovery.
     std::optional<wal::segment_info> resume_at =
@@ -257,6 +315,7 @@ struct recovery {
         AERO_TRY(f->truncate(scan.torn->offset));
         AERO_TRY(f->sync());
       }
+      cleanup.advance(++cleaned);
     }
     // R5
     if (resume_at) {
@@ -264,17 +323,25 @@ struct recovery {
     } else if (scan.torn && scan.torn->whole_segment) {
       if (auto seq = format::parse_segment_file_name(scan.torn->segment)) pipeline.set_next_segment_seq(*seq);
     }
-    AERO_TRY(remove_stale_snapshot_files(fs, dir, checkpoint_id));
-    // Segments the checkpoint covers whose removal did not reach the disk before a crash.
-    if (!scan.covered.empty()) {
-      for (const auto& name : scan.covered) AERO_TRY(fs.remove(io::join(dir, name)));
+    // Leftovers of an interrupted checkpoint: snapshot files of another boundary, and
+    // segments the checkpoint covers whose removal did not reach the disk before a crash.
+    for (const auto& names : {&stale, &scan.covered}) {
+      if (names->empty()) continue;
+      for (const auto& name : *names) {
+        AERO_TRY(fs.remove(io::join(dir, name)));
+        cleanup.advance(++cleaned);
+      }
       AERO_TRY(fs.sync_dir(dir));
     }
+    cleanup.finish();
 
     // R6
-    phase_start = clock::now();
-    indexer<IndexPolicy>::rebuild_all(store.catalog(), metrics);
-    report.index_build = clock::now() - phase_start;
+    {
+      phase_progress progress(on_progress, recovery_phase::index_build,
+                              indexer<IndexPolicy>::rebuild_steps(store.catalog()), report.index_build);
+      indexer<IndexPolicy>::rebuild_all(store.catalog(), metrics, [&progress](std::uint64_t done) { progress.advance(done); });
+      progress.finish();
+    }
     pipeline.set_next_commit(scan.last_commit_id + 1);
     store.publish(scan.last_commit_id);
     report.records_replayed = scan.records_replayed;

@@ -173,11 +173,13 @@ inline result<manifest> decode_manifest(std::span<const std::byte> bytes) {
   return m;
 }
 
-// Checks `contents` against the manifest's entry for `name`. Failures are
+// Checks a file of `size` bytes whose CRC32C is crc() against the manifest's entry for
+// `name`; crc() is only called when the name and size match. For a reader that computes
+// the checksum as it reads (crc32c::extend), and for verify_file below. Failures are
 // AERO_SNAPSHOT_CORRUPTION with `file`, `reason` and, for a mismatch, `expected_size` and
 // `actual_size` or `expected_crc` and `actual_crc` (0x-prefixed hex).
-inline result<void> verify_file(const manifest& m, std::string_view name,
-                                std::span<const std::byte> contents) {
+template <class Crc>
+inline result<void> verify_file_summary(const manifest& m, std::string_view name, std::uint64_t size, Crc&& crc) {
   const auto fail = [&](std::string reason) {
     return error(errc::snapshot_corruption, "snapshot file does not match its manifest: " + reason,
                  {{"file", std::string(name)},
@@ -186,16 +188,22 @@ inline result<void> verify_file(const manifest& m, std::string_view name,
   };
   const manifest_file* f = find_file(m, name);
   if (!f) return fail("not listed in the manifest");
-  if (contents.size() != f->size)
+  if (size != f->size)
     return fail("size mismatch")
         .with("expected_size", std::to_string(f->size))
-        .with("actual_size", std::to_string(contents.size()));
-  const std::uint32_t actual = crc32c::value(contents);
+        .with("actual_size", std::to_string(size));
+  const std::uint32_t actual = crc();
   if (actual != f->crc)
     return fail("checksum mismatch")
         .with("expected_crc", snapshot_detail::hex32(f->crc))
         .with("actual_crc", snapshot_detail::hex32(actual));
   return ok();
+}
+
+// Checks `contents` against the manifest's entry for `name` (failures as above).
+inline result<void> verify_file(const manifest& m, std::string_view name,
+                                std::span<const std::byte> contents) {
+  return verify_file_summary(m, name, contents.size(), [&] { return crc32c::value(contents); });
 }
 
 }  // namespace aerodb::format

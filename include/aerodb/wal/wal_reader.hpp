@@ -98,6 +98,10 @@ struct scan_result {
   std::vector<std::string> covered;
 };
 
+// What read_wal has read: called once before the first segment (bytes_done 0, once the
+// total is known), after every record delivered, and at the end of every segment (whose
+// zero-filled preallocated tail then counts as read). bytes_done never decreases and
+// never exceeds bytes_total; the caller decides how often to pass it on.
 struct scan_progress {
   std::uint64_t bytes_done = 0;
   std::uint64_t bytes_total = 0;
@@ -271,6 +275,7 @@ inline result<scan_result> read_wal(io::file_system& fs, const std::string& dir,
     total += sz;
   }
   out.bytes_total = total;
+  if (on_progress) on_progress({0, total, 0});
 
   std::optional<commit_id> expected;  // CommitId the next record must carry
   std::uint64_t done_bytes = 0;
@@ -407,8 +412,8 @@ inline result<scan_result> read_wal(io::file_system& fs, const std::string& dir,
         AERO_TRY(on_record(wal_record{static_cast<record_type>(h.type), h.commit, body,
                                       &s.name, off}));
         ++out.records_replayed;
-        if (on_progress && (out.records_replayed % 4096) == 0)
-          on_progress({done_bytes + off, total, out.records_replayed});
+        if (on_progress)
+          on_progress({done_bytes + off + record_header_size + h.payload_length, total, out.records_replayed});
       } else {
         ++out.records_skipped;
       }
