@@ -159,6 +159,32 @@ class cutting_connection final : public repl::connection {
   std::atomic<bool> cuts_{false};
 };
 
+// A primary with the tests' schema, collection and index.
+std::unique_ptr<database> open_primary(const std::string& dir) {
+  auto primary = open_or_fail<database>(dir, small_segments());
+  REQUIRE(primary->register_schema(rec_schema));
+  REQUIRE(primary->create_collection("recs", "rec"));
+  REQUIRE(primary->create_index("recs", "n"));
+  return primary;
+}
+
+// Every segment of `rdir` holds the records of `pdir`'s segment of the same name, byte for
+// byte (the zeros allocated ahead of them may differ).
+void check_records_prefix(const std::string& pdir, const std::string& rdir) {
+  const auto ps = segment_files(pdir), rs = segment_files(rdir);
+  REQUIRE(!rs.empty());
+  for (const auto& file : rs) {  // not a structured binding: INFO's lambda captures it
+    const std::string& name = file.first;
+    std::vector<std::byte> bytes(file.second.size());
+    std::memcpy(bytes.data(), file.second.data(), bytes.size());
+    const std::size_t end = records_end(bytes);
+    INFO(name << ": replica records end at " << end);
+    REQUIRE(ps.count(name));
+    CHECK(end <= file.second.size());
+    CHECK(ps.at(name).compare(0, end, file.second, 0, end) == 0);
+  }
+}
+
 // A primary's end that changes the record frames it carries: the `target`-th record frame
 // (from 0) is damaged (a payload bit flipped, the frame's own checksum redone, as a forger
 // or a bad router would), sent twice, or held back and sent after the next one.
@@ -261,10 +287,7 @@ result<void> tcp_session(repl::tcp_listener& listener, database& primary, repl::
 
 TEST_CASE("a connection cut at every frame boundary, either way, is resumed with no gap and no duplicate") {
   const std::string pdir = fresh_dir("cut-p");
-  auto primary = open_or_fail<database>(pdir, small_segments());
-  REQUIRE(primary->register_schema(rec_schema));
-  REQUIRE(primary->create_collection("recs", "rec"));
-  REQUIRE(primary->create_index("recs", "n"));
+  auto primary = open_primary(pdir);
   write_some(*primary, 0, 40);  // with the removes: records in several segments
   REQUIRE(primary->gc());
   const commit_id last = primary->last_commit_id();
@@ -425,10 +448,7 @@ TEST_CASE("a replica process killed with SIGKILL at random points loses nothing 
   REQUIRE_MESSAGE(program, "AERODB_REPLICA_PROCESS names the replica_process program (tests/meson.build sets it)");
   const int kills = std::getenv("AERODB_KILLS") ? std::atoi(std::getenv("AERODB_KILLS")) : 50;
   const std::string pdir = fresh_dir("kill-p"), rdir = fresh_dir("kill-r");
-  auto primary = open_or_fail<database>(pdir, small_segments());
-  REQUIRE(primary->register_schema(rec_schema));
-  REQUIRE(primary->create_collection("recs", "rec"));
-  REQUIRE(primary->create_index("recs", "n"));
+  auto primary = open_primary(pdir);
   repl::tcp_options o;
   o.secret = secret;
   auto listener = repl::tcp_listener::open(o);
@@ -509,10 +529,7 @@ TEST_CASE("over TCP, a replica process killed with SIGKILL during its snapshot b
   REQUIRE_MESSAGE(program, "AERODB_REPLICA_PROCESS names the replica_process program (tests/meson.build sets it)");
   const int kills = std::getenv("AERODB_KILLS") ? std::max(5, std::atoi(std::getenv("AERODB_KILLS")) / 5) : 10;
   const std::string pdir = fresh_dir("boot-p"), rdir = fresh_dir("boot-r");
-  auto primary = open_or_fail<database>(pdir, small_segments());
-  REQUIRE(primary->register_schema(rec_schema));
-  REQUIRE(primary->create_collection("recs", "rec"));
-  REQUIRE(primary->create_index("recs", "n"));
+  auto primary = open_primary(pdir);
   write_some(*primary, 0, 200);
   repl::tcp_options o;
   o.secret = secret;
@@ -591,27 +608,13 @@ TEST_CASE("over TCP, a replica process killed with SIGKILL during its snapshot b
   follower.join();
   CHECK(!(*replica)->halted());
   CHECK(image(*(*replica)->read()) == image(primary->read()));
-  const auto ps = segment_files(pdir), rs = segment_files(rdir);
-  REQUIRE(!rs.empty());
-  for (const auto& file : rs) {  // not a structured binding: INFO's lambda captures it
-    const std::string& name = file.first;
-    std::vector<std::byte> bytes(file.second.size());
-    std::memcpy(bytes.data(), file.second.data(), bytes.size());
-    const std::size_t end = records_end(bytes);
-    INFO(name << ": replica records end at " << end);
-    REQUIRE(ps.count(name));
-    CHECK(end <= file.second.size());
-    CHECK(ps.at(name).compare(0, end, file.second, 0, end) == 0);
-  }
+  check_records_prefix(pdir, rdir);
 }
 
 TEST_CASE("over TCP, a record damaged, duplicated or reordered in transit halts the replica with nothing of it "
           "applied, a diverged replica halts at the handshake, and a promotion's epoch fences the old primary") {
   const std::string pdir = fresh_dir("tamper-p");
-  auto primary = open_or_fail<database>(pdir, small_segments());
-  REQUIRE(primary->register_schema(rec_schema));
-  REQUIRE(primary->create_collection("recs", "rec"));
-  REQUIRE(primary->create_index("recs", "n"));
+  auto primary = open_primary(pdir);
   write_some(*primary, 0, 60);
   const commit_id last = primary->last_commit_id();
   repl::tcp_options o;
@@ -658,10 +661,7 @@ TEST_CASE("over TCP, a record damaged, duplicated or reordered in transit halts 
     const std::string odir = fresh_dir("tamper-other"), rdir = fresh_dir("tamper-diverged");
     {
       // Another primary with a different history of the same length.
-      auto other = open_or_fail<database>(odir, small_segments());
-      REQUIRE(other->register_schema(rec_schema));
-      REQUIRE(other->create_collection("recs", "rec"));
-      REQUIRE(other->create_index("recs", "n"));
+      auto other = open_primary(odir);
       write_some(*other, 500, 60);
       repl::tcp_options o2;
       o2.secret = secret;
@@ -726,10 +726,7 @@ TEST_CASE("two processes on loopback under two writers: the replica's log is the
   const char* program = std::getenv("AERODB_REPLICA_PROCESS");
   REQUIRE_MESSAGE(program, "AERODB_REPLICA_PROCESS names the replica_process program (tests/meson.build sets it)");
   const std::string pdir = fresh_dir("two-p"), rdir = fresh_dir("two-r");
-  auto primary = open_or_fail<database>(pdir, small_segments());
-  REQUIRE(primary->register_schema(rec_schema));
-  REQUIRE(primary->create_collection("recs", "rec"));
-  REQUIRE(primary->create_index("recs", "n"));
+  auto primary = open_primary(pdir);
   repl::tcp_options o;
   o.secret = secret;
   auto listener = repl::tcp_listener::open(o);
@@ -763,16 +760,6 @@ TEST_CASE("two processes on loopback under two writers: the replica's log is the
     INFO("CommitId " << c);
     CHECK(replica_answers.at(c) == std::hash<std::string>{}(image(*primary->read_at(c))));
   }
-  const auto ps = segment_files(pdir), rs = segment_files(rdir);
-  CHECK(rs.size() == ps.size());
-  for (const auto& file : rs) {  // not a structured binding: INFO's lambda captures it
-    const std::string& name = file.first;
-    std::vector<std::byte> bytes(file.second.size());
-    std::memcpy(bytes.data(), file.second.data(), bytes.size());
-    const std::size_t end = records_end(bytes);
-    INFO(name << ": replica records end at " << end);
-    REQUIRE(ps.count(name));
-    CHECK(end <= file.second.size());
-    CHECK(ps.at(name).compare(0, end, file.second, 0, end) == 0);
-  }
+  CHECK(segment_files(rdir).size() == segment_files(pdir).size());
+  check_records_prefix(pdir, rdir);
 }

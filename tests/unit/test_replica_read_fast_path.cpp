@@ -130,48 +130,6 @@ void expect_same_reads(const A& a, const B& b) {
   CHECK(a.read_boundary() == 0);  // the baseline never has one
 }
 
-// The primary's log no longer holds `c + 1`: its oldest segment starts after it.
-bool log_starts_after(testing::fault_injection_fs& fs, const std::string& dir, commit_id c) {
-  const auto segs = segments(fs, dir);
-  if (segs.empty()) return true;
-  const auto& first = segs.begin()->second;
-  const auto decoded = format::decode_segment_header(std::span(first).first(format::segment_header_size));
-  return decoded.header.first_commit_id > c + 1;
-}
-
-// Moves the primary on until its log no longer holds what a replica at `applied` needs.
-template <class P>
-void truncate_past(P& primary, testing::fault_injection_fs& fs, commit_id applied, std::uint32_t seed) {
-  for (int round = 0; round < 20; ++round) {
-    churn(primary, seed + static_cast<std::uint32_t>(round), 80);
-    REQUIRE(primary.checkpoint());
-    if (log_starts_after(fs, "/p", applied)) return;
-  }
-  FAIL("the primary's checkpoints never removed the replica's next record");
-}
-
-// The frames of the snapshot bootstrap a primary ships to a replica that says `h`.
-template <class P>
-std::vector<std::vector<std::byte>> bootstrap_frames(P& primary, const repl::hello& h) {
-  repl::primary_feed<P> feed(primary);
-  auto w = feed.on_hello(h);
-  REQUIRE(w);
-  REQUIRE(feed.bootstrap_pending());
-  std::vector<std::vector<std::byte>> frames;
-  frames.push_back(repl::encode(*w));
-  REQUIRE(feed.ship_bootstrap([&frames](std::span<const std::byte> bytes) -> result<void> {
-    while (!bytes.empty()) {
-      auto header = repl::decode_header(bytes.first(repl::frame_header_size));
-      REQUIRE(header);
-      const std::size_t n = repl::frame_header_size + header->body_length;
-      frames.emplace_back(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(n));
-      bytes = bytes.subspan(n);
-    }
-    return ok();
-  }));
-  return frames;
-}
-
 }  // namespace
 
 TEST_CASE_TEMPLATE("the fast path and the baseline check admit the same reads with the same answers, and refuse "

@@ -244,6 +244,22 @@ inline constexpr std::size_t max_group_bytes = 4u << 20;
 template <class Database, class ReplicaReadPolicy>
 result<void> follow_primary(basic_replica<Database, ReplicaReadPolicy>& replica, connection& conn) {
   AERO_TRY(send_message(conn, replica.make_hello()));
+  // Sends the reply to what was handled: an ack, or the refusal of a replica that halted,
+  // which ends the session (returned).
+  auto answer = [&conn](result<std::optional<message>> reply) -> std::optional<result<void>> {
+    if (!reply) {
+      (void)send_message(conn, refuse{reply.code(), reply.error_value().to_string()});
+      conn.shutdown();
+      return result<void>(std::move(reply).error_value());
+    }
+    if (*reply) {
+      if (auto s = send_message(conn, **reply); !s) {
+        conn.shutdown();
+        return s;
+      }
+    }
+    return std::nullopt;
+  };
   std::vector<std::vector<std::byte>> bodies(1);
   std::vector<message> group;
   for (;;) {
@@ -267,18 +283,7 @@ result<void> follow_primary(basic_replica<Database, ReplicaReadPolicy>& replica,
         if (!record) break;
       }
       if (m) {
-        auto reply = replica.on_messages(group);
-        if (!reply) {
-          (void)send_message(conn, refuse{reply.code(), reply.error_value().to_string()});
-          conn.shutdown();
-          return std::move(reply).error_value();
-        }
-        if (*reply) {
-          if (auto s = send_message(conn, **reply); !s) {
-            conn.shutdown();
-            return s;
-          }
-        }
+        if (auto ended = answer(replica.on_messages(group))) return *ended;
         continue;
       }
       // A receive failed after some records arrived: those are still applied first.
@@ -295,18 +300,7 @@ result<void> follow_primary(basic_replica<Database, ReplicaReadPolicy>& replica,
       conn.shutdown();
       return std::move(m).error_value();
     }
-    auto reply = replica.on_message(*m);
-    if (!reply) {
-      (void)send_message(conn, refuse{reply.code(), reply.error_value().to_string()});
-      conn.shutdown();
-      return std::move(reply).error_value();
-    }
-    if (*reply) {
-      if (auto s = send_message(conn, **reply); !s) {
-        conn.shutdown();
-        return s;
-      }
-    }
+    if (auto ended = answer(replica.on_message(*m))) return *ended;
   }
 }
 
