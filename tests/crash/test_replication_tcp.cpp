@@ -563,8 +563,10 @@ TEST_CASE("over TCP, a replica process killed with SIGKILL during its snapshot b
   std::filesystem::remove_all(saved);
   std::filesystem::copy(rdir, saved, std::filesystem::copy_options::recursive);
   const std::string port = std::to_string((*listener)->port());
-  int old_states = 0, new_states = 0;
-  for (int k = 0; k < kills; ++k) {
+  // One run of the replica process from the old state: the handshake, then the whole
+  // bootstrap, up to the moment the primary sees it acknowledged; returns how long that
+  // took, or kills the process `kill_after` into it (0: no kill) and returns 0.
+  auto run = [&](std::chrono::microseconds kill_after) {
     std::filesystem::remove_all(rdir);
     std::filesystem::copy(saved, rdir, std::filesystem::copy_options::recursive);
     const int started_before = s.started.load();
@@ -576,15 +578,29 @@ TEST_CASE("over TCP, a replica process killed with SIGKILL during its snapshot b
     }
     for (int i = 0; i < 10000 && s.started.load() == started_before; ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    // From the handshake on, in steps: early kills land while the snapshot streams in,
-    // later ones during or after the install (how far each got depends on the machine).
-    std::this_thread::sleep_for(std::chrono::microseconds(2500 * k));
+    const auto began = std::chrono::steady_clock::now();
+    std::chrono::microseconds took{0};
+    if (kill_after.count() > 0) {
+      std::this_thread::sleep_for(kill_after);
+    } else {
+      // The feed lives until the session ends, which is after this process's kill.
+      for (int i = 0; i < 60000; ++i) {
+        auto* feed = s.current_feed.load();
+        if (feed && feed->acknowledged() >= new_applied) break;
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+      }
+      took = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - began);
+    }
     kill(pid, SIGKILL);
     int status = 0;
     waitpid(pid, &status, 0);
     REQUIRE(WIFSIGNALED(status));
     for (int i = 0; i < 5000 && s.sessions.load() < s.started.load(); ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return took;
+  };
+  int old_states = 0, new_states = 0;
+  auto check_reopened = [&](int k) {
     auto replica = repl::basic_replica<database>::open(rdir, small_segments());
     REQUIRE(replica);
     INFO("kill " << k);
@@ -592,8 +608,17 @@ TEST_CASE("over TCP, a replica process killed with SIGKILL during its snapshot b
     REQUIRE((at == old_applied || at == new_applied));
     CHECK(image(*(*replica)->read()) == (at == old_applied ? old_image : new_image));
     (at == old_applied ? old_states : new_states) += 1;
+  };
+  // How long a whole bootstrap takes on this machine, so that the kills spread over it:
+  // early ones while the snapshot streams in, later ones during or after the install.
+  const auto whole = run(std::chrono::microseconds{0});
+  check_reopened(-1);
+  for (int k = 0; k < kills; ++k) {
+    (void)run(std::chrono::microseconds{1 + whole.count() * k / kills});
+    check_reopened(k);
   }
-  MESSAGE("bootstrap kills: " << old_states << " reopened to the old state, " << new_states << " to the new one");
+  MESSAGE("bootstrap kills over " << whole.count() << " us: " << old_states << " reopened to the old state, "
+                                   << new_states << " to the new one");
 
   // Then it finishes: the primary's documents, and its log's records byte for byte.
   auto replica = repl::basic_replica<database>::open(rdir, small_segments());
