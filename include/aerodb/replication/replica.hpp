@@ -475,26 +475,15 @@ class basic_replica {
     auto installed = engine::install_bootstrap(*fs_, dir_, marker, st.begin.data_size, st.begin.data_crc);
     // Whatever step failed, the directory holds the old state or the new one: reopen it.
     auto reopened = Database::open(dir_, options_);
-    if (!reopened) return halt_locked(std::move(reopened).error_value());
+    if (!reopened) return halt(std::move(reopened).error_value());
     db_ = std::move(*reopened);
-    if (auto r = load_log_position(); !r) return halt_locked(std::move(r).error_value());
-    if (!installed) return halt_locked(std::move(installed).error_value());
+    if (auto r = load_log_position(); !r) return halt(std::move(r).error_value());
+    if (!installed) return halt(std::move(installed).error_value());
     {
       std::lock_guard lock(mu_);
       ++bootstraps_installed_;
     }
     return std::optional<message>(ack{st.begin.commit});
-  }
-
-  // halt() for the install, which holds db_mu_ already.
-  error halt_locked(error e) {
-    std::lock_guard lock(mu_);
-    boundary_.invalidate();
-    if (!halted_) {
-      halted_ = true;
-      halt_reason_ = e;
-    }
-    return e;
   }
 
   // A shipped record's framing and checksums (AERO_REPLICATION_RECORD_CORRUPT otherwise).
@@ -657,7 +646,7 @@ class basic_replica {
   std::unique_ptr<Database> db_;
   mutable std::shared_mutex db_mu_;
   // Read without mu_ (under db_mu_ shared, like every use of db_); published under mu_
-  // (on_records), zeroed under it by halt() and halt_locked(), and by the follower's own
+  // (on_records), zeroed under it by halt(), and by the follower's own
   // thread (invalidate_read_boundary). Empty for the baseline.
   [[no_unique_address]] typename ReplicaReadPolicy::boundary boundary_;
   std::shared_ptr<io::file_system> fs_;
