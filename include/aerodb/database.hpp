@@ -1,4 +1,5 @@
-// basic_database<FsyncPolicy, VisibilityCachePolicy, IndexPolicy>: the engine's façade.
+// basic_database<FsyncPolicy, VisibilityCachePolicy, IndexPolicy, CheckpointPolicy>: the
+// engine's façade. CheckpointPolicy defaults to the baseline (policies/checkpoint.hpp).
 //
 // It owns the instance's directory, options, file system and lock file, and wires the
 // engine's rooms (include/aerodb/engine/, docs/architecture.md):
@@ -73,19 +74,23 @@ template <class Database>
 class primary_feed;
 }  // namespace replication
 
-template <class FsyncPolicy, class VisibilityCachePolicy, class IndexPolicy>
+template <class FsyncPolicy, class VisibilityCachePolicy, class IndexPolicy,
+          class CheckpointPolicy = policies::whole_image_checkpoint>
 class basic_database {
   static_assert(policies::check_fsync_policy<FsyncPolicy>());
   static_assert(policies::check_visibility_cache_policy<VisibilityCachePolicy>());
   static_assert(policies::check_index_policy<IndexPolicy>());
+  static_assert(policies::check_checkpoint_policy<CheckpointPolicy>());
 
   using store_type = engine::version_store<IndexPolicy>;
   using pipeline_type = engine::commit_pipeline<FsyncPolicy, IndexPolicy>;
+  using checkpointer_type = engine::checkpointer<IndexPolicy, CheckpointPolicy>;
 
  public:
   using fsync_policy = FsyncPolicy;
   using visibility_cache_policy = VisibilityCachePolicy;
   using index_policy = IndexPolicy;
+  using checkpoint_policy = CheckpointPolicy;
   using read_view = basic_read_view<basic_database>;
 
   basic_database(const basic_database&) = delete;
@@ -220,20 +225,21 @@ class basic_database {
 
   // Writes a persistent snapshot of the newest commit, makes it the checkpoint, and
   // removes the WAL segments it covers (engine/checkpointer.hpp). Readers and writers go
-  // on meanwhile (writers wait only while the image is copied in memory). A replica
+  // on meanwhile; writers wait while the image is read from memory, for all of it or one
+  // batch of keys at a time as the CheckpointPolicy says. A replica
   // checkpoints its own copy the same way (it writes no log record).
   result<checkpoint_outcome> checkpoint() {
     if (is_snapshot_) return engine::snapshot_read_only_error();
     const auto serial = checkpointer_.serialize();
     if (!pipeline_.accepts_writes()) return engine::read_only_error();
     const read_view pin = read();  // holds GC back from the versions being written
-    return engine::checkpointer<IndexPolicy>::write(*fs_, dir_, store_, pin.bound(), metrics_);
+    return checkpointer_type::write(*fs_, dir_, store_, pin.bound(), metrics_);
   }
 
   // Writes a consistent, openable copy of the store to `dest`, a directory that must not
   // exist yet, while writers go on: the snapshot at the newest published CommitId (so it
   // holds every commit acknowledged before the call) made the copy's checkpoint, with no
-  // log after it. Writers wait only while the image is copied out of memory, as for a
+  // log after it. Writers wait while the image is read from memory, as for a
   // checkpoint. Files and the directory get this store's modes (open_options::file_mode,
   // dir_mode). The copy's CHECKPOINT record is written last: a destination without one is
   // an interrupted backup, and a failed backup removes what it wrote.
@@ -254,7 +260,7 @@ class basic_database {
         AERO_TRY(lock_file->sync());
       }
       checkpoint_outcome out;
-      AERO_TRY(engine::checkpointer<IndexPolicy>::write_snapshot_files(*fs_, dest, store_, pin.bound(), out));
+      AERO_TRY(checkpointer_type::write_snapshot_files(*fs_, dest, store_, pin.bound(), out));
       return out;
     }();
     if (!written) {
@@ -571,7 +577,7 @@ class basic_database {
   store_type store_;
   mutable engine::view_registry views_;
   engine::collector<IndexPolicy> collector_;
-  engine::checkpointer<IndexPolicy> checkpointer_;
+  checkpointer_type checkpointer_;
   recovery_report report_;
   mutable metrics_registry metrics_;
   bool is_snapshot_ = false;  // an instance opened by open_snapshot

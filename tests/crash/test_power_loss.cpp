@@ -44,7 +44,7 @@ using namespace aerodb_test;
 
 namespace {
 
-using matrix = engine_list<AERODB_ENGINES>;
+using matrix = engine_list<AERODB_ENGINES_COMPLETE>;
 
 // writeback_reorder seeds per crash point in the long run: enough for a million crash states.
 constexpr std::uint64_t reorder_seeds_long = 256;

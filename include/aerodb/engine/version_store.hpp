@@ -36,6 +36,7 @@
 #include <shared_mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace aerodb::engine {
 
@@ -117,12 +118,46 @@ class version_store {
   template <class KeyIterator>
   KeyIterator forget_key(collection_state& c, KeyIterator at) {
     keys_.fetch_sub(1, std::memory_order_relaxed);
+    // A key walk may still hold this entry: it leaves the map now (the state is the same as
+    // without walks), and its memory waits for the last walk to end.
+    if (key_walks_.load(std::memory_order_relaxed) != 0) {
+      std::lock_guard lock(forgotten_mu_);
+      // Again under the walks' mutex: the last walk may have ended since the first look.
+      if (key_walks_.load(std::memory_order_relaxed) != 0) forgotten_.push_back(std::move(at->second));
+    }
     // Erasing leaves the other positions valid in both maps the built-in policies use;
     // boost::unordered_flat_map's erase returns nothing, so the next one is taken first.
     const KeyIterator next = std::next(at);
     c.keys.erase(at);
     return next;
   }
+
+  // A key walk: pointers to key entries kept across releases of the state lock, as a
+  // pipelined checkpoint keeps them (engine/checkpointer.hpp). While one lasts, an entry
+  // that GC forgets leaves its primary map as always, but is freed only when the last walk
+  // ends, so a walker's pointer never dangles; the walker finds its chain empty (GC forgets
+  // only keys whose chain it emptied) and skips it.
+  class key_walk {
+   public:
+    // REQUIRES: the state lock held (shared is enough) while the walk starts, and every
+    // pointer the walker keeps taken from the maps after that.
+    explicit key_walk(const version_store& store) : store_(&store) {
+      store.key_walks_.fetch_add(1, std::memory_order_relaxed);
+    }
+    key_walk(const key_walk&) = delete;
+    key_walk& operator=(const key_walk&) = delete;
+    ~key_walk() {
+      std::vector<std::unique_ptr<mvcc::key_entry>> freed;
+      {
+        std::lock_guard lock(store_->forgotten_mu_);
+        // Under forgotten_mu_, so that a forget_key that saw this walk has pushed its entry.
+        if (store_->key_walks_.fetch_sub(1, std::memory_order_relaxed) == 1) freed.swap(store_->forgotten_);
+      }
+    }
+
+   private:
+    const version_store* store_;
+  };
 
   // The newest CommitId read views may see (W9).
   commit_id published() const noexcept { return published_.load(std::memory_order_acquire); }
@@ -171,6 +206,12 @@ class version_store {
  private:
   mutable std::shared_mutex mu_;
   catalog_type catalog_;  // guarded by mu_
+  // Key walks in progress, and the entries GC forgot meanwhile (see key_walk). The count
+  // changes under mu_ held (shared) or forgotten_mu_; forget_key reads it under mu_ held
+  // exclusively, so a walk that started before it is seen.
+  mutable std::atomic<int> key_walks_{0};
+  mutable std::mutex forgotten_mu_;
+  mutable std::vector<std::unique_ptr<mvcc::key_entry>> forgotten_;  // guarded by forgotten_mu_
   std::atomic<commit_id> published_{0};
   // Threads blocked in wait_published_beyond.
   mutable std::atomic<int> publish_waiters_{0};

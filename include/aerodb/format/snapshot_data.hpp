@@ -304,6 +304,8 @@ class snapshot_encoder {
   // Bytes produced and not yet taken.
   const byte_buffer& pending() const noexcept { return pending_; }
   byte_buffer take_pending() noexcept { return std::exchange(pending_, {}); }
+  // Forgets the pending bytes (the caller wrote them) and keeps the buffer for the next ones.
+  void clear_pending() noexcept { pending_.clear(); }
 
   commit_id commit() const noexcept { return commit_; }
   std::uint64_t entry_count() const noexcept { return entries_; }

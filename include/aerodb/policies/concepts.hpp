@@ -1,4 +1,4 @@
-// The three policy kinds of basic_database, and the one of replication::basic_replica, as
+// The policy kinds of basic_database, and the one of replication::basic_replica, as
 // C++20 concepts.
 //
 // Each kind has a concept (for users who want to constrain their own templates) and a
@@ -11,6 +11,8 @@
 //   IndexPolicy            decides which structures index documents in memory
 //   ReplicaReadPolicy      decides whether a replica's read may skip the state check
 //                          (policies/replica_read.hpp)
+//   CheckpointPolicy       decides how long a checkpoint holds the state lock and how much
+//                          of the snapshot it buffers (policies/checkpoint.hpp)
 //
 // No policy can change what is written to disk: the formats live in aerodb/format/ and
 // policies only decide how and when the same bytes are produced or found.
@@ -23,6 +25,7 @@
 #include <aerodb/mvcc/version.hpp>
 
 #include <concepts>
+#include <cstddef>
 #include <memory>
 #include <span>
 #include <string>
@@ -220,6 +223,27 @@ constexpr bool check_replica_read_policy() {
                 "returning the last boundary published since the last invalidate(), or 0 for "
                 "none");
   return replica_read_policy<P>;
+}
+
+// ---- CheckpointPolicy -----------------------------------------------------------------
+// The contract is in policies/checkpoint.hpp: two sizes, each 0 for "all at once", and an
+// optional hook the checkpointer calls between batches with no lock held.
+template <class P>
+concept has_checkpoint_sizes = requires {
+  { P::keys_per_batch } -> std::convertible_to<std::size_t>;
+  { P::chunk_bytes } -> std::convertible_to<std::size_t>;
+};
+
+template <class P>
+concept checkpoint_policy = has_checkpoint_sizes<P>;
+
+template <class P>
+constexpr bool check_checkpoint_policy() {
+  static_assert(has_checkpoint_sizes<P>,
+                "CheckpointPolicy must declare `static constexpr std::size_t keys_per_batch` "
+                "(0: the whole image under one hold of the state lock) and `static constexpr "
+                "std::size_t chunk_bytes` (0: the whole file written at once)");
+  return checkpoint_policy<P>;
 }
 
 }  // namespace aerodb::policies
