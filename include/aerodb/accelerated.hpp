@@ -5,12 +5,13 @@
 
 #include <aerodb/database.hpp>
 #include <aerodb/policies/accelerated_index.hpp>
+#include <aerodb/policies/compact_layout.hpp>
 #include <aerodb/policies/group_commit.hpp>
 #include <aerodb/policies/view_cache.hpp>
 
 namespace aerodb {
 
-using accelerated_database =
-    basic_database<policies::group_commit, policies::view_cache, policies::accelerated_index>;
+using accelerated_database = basic_database<policies::group_commit, policies::view_cache,
+                                            policies::accelerated_index, policies::compact_memory_layout>;
 
 }  // namespace aerodb

@@ -1,4 +1,6 @@
-// basic_database<FsyncPolicy, VisibilityCachePolicy, IndexPolicy>: the engine's façade.
+// basic_database<FsyncPolicy, VisibilityCachePolicy, IndexPolicy, MemoryLayoutPolicy>: the
+// engine's façade. MemoryLayoutPolicy is defaulted to the baseline's layout, so code
+// written against the three-slot form keeps compiling and means what it did.
 //
 // It owns the instance's directory, options, file system and lock file, and wires the
 // engine's rooms (include/aerodb/engine/, docs/architecture.md):
@@ -73,19 +75,25 @@ template <class Database>
 class primary_feed;
 }  // namespace replication
 
-template <class FsyncPolicy, class VisibilityCachePolicy, class IndexPolicy>
+template <class FsyncPolicy, class VisibilityCachePolicy, class IndexPolicy,
+          class MemoryLayoutPolicy = policies::baseline_memory_layout>
 class basic_database {
   static_assert(policies::check_fsync_policy<FsyncPolicy>());
   static_assert(policies::check_visibility_cache_policy<VisibilityCachePolicy>());
   static_assert(policies::check_index_policy<IndexPolicy>());
+  static_assert(policies::check_memory_layout_policy<MemoryLayoutPolicy>());
 
-  using store_type = engine::version_store<IndexPolicy>;
-  using pipeline_type = engine::commit_pipeline<FsyncPolicy, IndexPolicy>;
+  using store_type = engine::version_store<IndexPolicy, MemoryLayoutPolicy>;
+  using pipeline_type = engine::commit_pipeline<FsyncPolicy, IndexPolicy, MemoryLayoutPolicy>;
+  using recovery_type = engine::recovery<IndexPolicy, MemoryLayoutPolicy>;
+  using collector_type = engine::collector<IndexPolicy, MemoryLayoutPolicy>;
+  using checkpointer_type = engine::checkpointer<IndexPolicy, MemoryLayoutPolicy>;
 
  public:
   using fsync_policy = FsyncPolicy;
   using visibility_cache_policy = VisibilityCachePolicy;
   using index_policy = IndexPolicy;
+  using memory_layout_policy = MemoryLayoutPolicy;
   using read_view = basic_read_view<basic_database>;
 
   basic_database(const basic_database&) = delete;
@@ -114,7 +122,7 @@ class basic_database {
     auto loaded = cancellable([&]() -> result<void> {
       auto state_lock = db->store_.lock_exclusive();
       const auto& on_progress = db->options_.on_recovery_progress;
-      AERO_TRY(engine::recovery<IndexPolicy>::load_snapshot(*db->fs_, db->dir_, db->store_,
+      AERO_TRY(recovery_type::load_snapshot(*db->fs_, db->dir_, db->store_,
                                                             format::snapshot_manifest_file_name(c), c,
                                                             db->report_, on_progress));
       engine::phase_progress progress(on_progress, recovery_phase::index_build,
@@ -206,7 +214,7 @@ class basic_database {
     if (!accepts_writes()) return engine::read_only_error();
     const auto serial = collector_.serialize();
     const auto choice = views_.reserve_floor(store_, [this](commit_id floor) {
-      return engine::collector<IndexPolicy>::anything_to_collect(store_, floor);
+      return collector_type::anything_to_collect(store_, floor);
     });
     if (!choice.reserved) return gc_outcome{0, choice.floor, 0, 0, 0};
     engine::commit_request req;
@@ -227,7 +235,7 @@ class basic_database {
     const auto serial = checkpointer_.serialize();
     if (!pipeline_.accepts_writes()) return engine::read_only_error();
     const read_view pin = read();  // holds GC back from the versions being written
-    return engine::checkpointer<IndexPolicy>::write(*fs_, dir_, store_, pin.bound(), metrics_);
+    return checkpointer_type::write(*fs_, dir_, store_, pin.bound(), metrics_);
   }
 
   // Writes a consistent, openable copy of the store to `dest`, a directory that must not
@@ -254,7 +262,7 @@ class basic_database {
         AERO_TRY(lock_file->sync());
       }
       checkpoint_outcome out;
-      AERO_TRY(engine::checkpointer<IndexPolicy>::write_snapshot_files(*fs_, dest, store_, pin.bound(), out));
+      AERO_TRY(checkpointer_type::write_snapshot_files(*fs_, dest, store_, pin.bound(), out));
       return out;
     }();
     if (!written) {
@@ -397,7 +405,7 @@ class basic_database {
     AERO_TRY(write_authority({format::node_role::deposed, newer_epoch}));
     return ok();
   }
-  // Versions held in memory and the bytes of their documents.
+  // Versions held in memory, the bytes of their documents, and the memory layout's arena.
   memory_stats memory() const noexcept { return store_.memory(); }
   const recovery_report& recovery() const noexcept { return report_; }
   const std::string& directory() const noexcept { return dir_; }
@@ -547,7 +555,7 @@ class basic_database {
     lock_ = std::move(*lock);
     AERO_TRY(load_authority());
     return cancellable([&] {
-      return engine::recovery<IndexPolicy>::run(*fs_, dir_, options_, store_, pipeline_, metrics_, report_,
+      return recovery_type::run(*fs_, dir_, options_, store_, pipeline_, metrics_, report_,
                                                 started);
     });
   }
@@ -570,8 +578,8 @@ class basic_database {
   std::unique_ptr<io::file_lock> lock_;
   store_type store_;
   mutable engine::view_registry views_;
-  engine::collector<IndexPolicy> collector_;
-  engine::checkpointer<IndexPolicy> checkpointer_;
+  collector_type collector_;
+  checkpointer_type checkpointer_;
   recovery_report report_;
   mutable metrics_registry metrics_;
   bool is_snapshot_ = false;  // an instance opened by open_snapshot

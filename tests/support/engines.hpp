@@ -1,9 +1,12 @@
-// The policy matrix of the behavioural suite: every built-in combination (2 x 2 x 2).
+// The policy matrix of the behavioural suite: eight of the sixteen built-in combinations
+// (2 x 2 x 2 x 2), a covering set in which every pair of policy choices appears (the memory
+// layout is the parity of the other three; tests/meson.build says why).
 //
 // The list itself is written once, in tests/meson.build (`engine_matrix`), which turns it
 // into the X-macros of the generated engine_matrix.hpp; everything below is built from
-// them. Names spell the policies in order: fsync (per commit | group), visibility
-// (traversal | cache), index (ordered | accelerated).
+// them. Names spell the first three policies in order: fsync (per commit | group),
+// visibility (traversal | cache), index (ordered | accelerated); the memory layout
+// (baseline | compact) is the one the list gives.
 //
 // Compile time: an engine instantiation costs tens of seconds of compiler time, and the
 // suite has many test files. So each combination is compiled once, with optimization, in
@@ -26,13 +29,14 @@
 
 namespace aerodb_test {
 
-template <class F, class V, class I>
-using engine = aerodb::basic_database<F, V, I>;
+template <class F, class V, class I, class M>
+using engine = aerodb::basic_database<F, V, I, M>;
 
 // One alias per built-in combination, whether or not this build runs it: a test may name
 // one for a check of its own (it is then instantiated in that test file).
-#define AERODB_ENGINE_ALIAS(name, fsync, visibility, index)                                 \
-  using name = engine<aerodb::policies::fsync, aerodb::policies::visibility, aerodb::policies::index>;
+#define AERODB_ENGINE_ALIAS(name, fsync, visibility, index, layout)                          \
+  using name = engine<aerodb::policies::fsync, aerodb::policies::visibility, aerodb::policies::index, \
+                      aerodb::policies::layout>;
 AERODB_ENGINE_MATRIX_ALL(AERODB_ENGINE_ALIAS, AERODB_MATRIX_NOTHING)
 #undef AERODB_ENGINE_ALIAS
 
@@ -43,7 +47,7 @@ AERODB_ENGINE_MATRIX_ALL(AERODB_ENGINE_ALIAS, AERODB_MATRIX_NOTHING)
 // construction. Builds that are slow per test (the sanitizers) set the Meson option
 // engine_matrix=pair: the two ends of the matrix only. The plain GCC build of CI always
 // runs all eight.
-#define AERODB_ENGINE_TYPE(name, fsync, visibility, index) aerodb_test::name
+#define AERODB_ENGINE_TYPE(name, fsync, visibility, index, layout) aerodb_test::name
 #define AERODB_ENGINES AERODB_ENGINE_MATRIX(AERODB_ENGINE_TYPE, AERODB_MATRIX_COMMA)
 
 namespace aerodb_test {
@@ -83,15 +87,16 @@ static_assert(engine_list<AERODB_ENGINES>::contains<aerodb::accelerated_database
 #define AERODB_ENGINE_INSTANTIATIONS(EXTERN, name)                                           \
   EXTERN template class aerodb::basic_database<aerodb_test::name::fsync_policy,                \
                                                aerodb_test::name::visibility_cache_policy,     \
-                                               aerodb_test::name::index_policy>;               \
+                                               aerodb_test::name::index_policy,                \
+                                               aerodb_test::name::memory_layout_policy>;       \
   EXTERN template class aerodb::basic_read_view<aerodb_test::name>;
 
 #ifndef AERODB_INSTANTIATING
-#define AERODB_EXTERN_ENGINE(name, fsync, visibility, index) AERODB_ENGINE_INSTANTIATIONS(extern, name)
+#define AERODB_EXTERN_ENGINE(name, fsync, visibility, index, layout) AERODB_ENGINE_INSTANTIATIONS(extern, name)
 AERODB_ENGINE_MATRIX(AERODB_EXTERN_ENGINE, AERODB_MATRIX_NOTHING)
 #undef AERODB_EXTERN_ENGINE
 #endif
 
-#define AERODB_ENGINE_NAME(name, fsync, visibility, index) TYPE_TO_STRING(aerodb_test::name);
+#define AERODB_ENGINE_NAME(name, fsync, visibility, index, layout) TYPE_TO_STRING(aerodb_test::name);
 AERODB_ENGINE_MATRIX_ALL(AERODB_ENGINE_NAME, AERODB_MATRIX_NOTHING)
 #undef AERODB_ENGINE_NAME

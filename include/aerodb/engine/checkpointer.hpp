@@ -55,10 +55,10 @@ inline result<void> remove_stale_snapshot_files(io::file_system& fs, const std::
   return ok();
 }
 
-template <class IndexPolicy>
+template <class IndexPolicy, class MemoryLayout = policies::baseline_memory_layout>
 class checkpointer {
  public:
-  using store_type = version_store<IndexPolicy>;
+  using store_type = version_store<IndexPolicy, MemoryLayout>;
 
   std::unique_lock<std::mutex> serialize() { return std::unique_lock(mu_); }
 
@@ -145,7 +145,7 @@ class checkpointer {
         for (const auto& candidate : key->chain)
           if (candidate.commit <= c) { v = &candidate; break; }  // chains are newest first
         if (!v || v->tombstone()) continue;
-        AERO_TRY(enc.add_document(v->commit, name, v->schema_version, v->data.bytes()));
+        AERO_TRY(enc.add_document(v->commit, name, v->schema_version, v->bytes()));
         ++documents;
       }
     }
