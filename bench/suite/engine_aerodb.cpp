@@ -29,8 +29,10 @@ class aerodb_view final : public reader {
  public:
   explicit aerodb_view(const Db& db) : db_(db), view_(db.read()) {}
 
+  // A point read looks at the bytes and lets them go before the view moves on: the
+  // borrowed read (get_ref: no copy, no reference count, under every memory layout).
   bool get(std::string_view id, std::uint64_t& sink) override {
-    auto r = view_.get("docs", id);
+    auto r = view_.get_ref("docs", id);
     if (!r) throw failure("aerodb get: " + r.error_value().to_string());
     if (!*r) return false;
     const auto bytes = (*r)->doc.bytes();
@@ -115,6 +117,8 @@ class aerodb_engine final : public engine {
            ",\"read_path_versions_visited\":" + std::to_string(m.read_path_versions_visited) +
            ",\"read_path_version_chain_traversals\":" + std::to_string(m.read_path_version_chain_traversals) +
            ",\"versions\":" + std::to_string(mem.versions) + ",\"document_bytes\":" + std::to_string(mem.document_bytes) +
+           ",\"arena_bytes_in_use\":" + std::to_string(mem.arena_bytes_in_use) +
+           ",\"arena_bytes_reserved\":" + std::to_string(mem.arena_bytes_reserved) +
            ",\"wal_bytes\":" + std::to_string(m.wal_bytes) +
            ",\"index_order_fallbacks\":" + std::to_string(m.index_order_fallbacks) +
            ",\"index_candidate_count\":" + std::to_string(m.index_candidate_count) +

@@ -13,6 +13,7 @@
 #include <aerodb/io/posix_fs.hpp>
 #include <aerodb/policies/baseline.hpp>
 #include <aerodb/policies/checkpoint.hpp>
+#include <aerodb/policies/compact_layout.hpp>
 #include <aerodb/policies/concepts.hpp>
 #include <aerodb/query/match.hpp>
 #include <aerodb/query/parse.hpp>

@@ -1,5 +1,7 @@
-// basic_database<FsyncPolicy, VisibilityCachePolicy, IndexPolicy, CheckpointPolicy>: the
-// engine's façade. CheckpointPolicy defaults to the baseline (policies/checkpoint.hpp).
+// basic_database<FsyncPolicy, VisibilityCachePolicy, IndexPolicy, MemoryLayoutPolicy,
+// CheckpointPolicy>: the engine's façade. The last two slots default to the baseline
+// (policies/baseline.hpp, policies/checkpoint.hpp), so code written against the
+// three-slot form keeps compiling and means what it did.
 //
 // It owns the instance's directory, options, file system and lock file, and wires the
 // engine's rooms (include/aerodb/engine/, docs/architecture.md):
@@ -75,21 +77,26 @@ class primary_feed;
 }  // namespace replication
 
 template <class FsyncPolicy, class VisibilityCachePolicy, class IndexPolicy,
+          class MemoryLayoutPolicy = policies::baseline_memory_layout,
           class CheckpointPolicy = policies::whole_image_checkpoint>
 class basic_database {
   static_assert(policies::check_fsync_policy<FsyncPolicy>());
   static_assert(policies::check_visibility_cache_policy<VisibilityCachePolicy>());
   static_assert(policies::check_index_policy<IndexPolicy>());
+  static_assert(policies::check_memory_layout_policy<MemoryLayoutPolicy>());
   static_assert(policies::check_checkpoint_policy<CheckpointPolicy>());
 
-  using store_type = engine::version_store<IndexPolicy>;
-  using pipeline_type = engine::commit_pipeline<FsyncPolicy, IndexPolicy>;
-  using checkpointer_type = engine::checkpointer<IndexPolicy, CheckpointPolicy>;
+  using store_type = engine::version_store<IndexPolicy, MemoryLayoutPolicy>;
+  using pipeline_type = engine::commit_pipeline<FsyncPolicy, IndexPolicy, MemoryLayoutPolicy>;
+  using recovery_type = engine::recovery<IndexPolicy, MemoryLayoutPolicy>;
+  using collector_type = engine::collector<IndexPolicy, MemoryLayoutPolicy>;
+  using checkpointer_type = engine::checkpointer<IndexPolicy, MemoryLayoutPolicy, CheckpointPolicy>;
 
  public:
   using fsync_policy = FsyncPolicy;
   using visibility_cache_policy = VisibilityCachePolicy;
   using index_policy = IndexPolicy;
+  using memory_layout_policy = MemoryLayoutPolicy;
   using checkpoint_policy = CheckpointPolicy;
   using read_view = basic_read_view<basic_database>;
 
@@ -119,7 +126,7 @@ class basic_database {
     auto loaded = cancellable([&]() -> result<void> {
       auto state_lock = db->store_.lock_exclusive();
       const auto& on_progress = db->options_.on_recovery_progress;
-      AERO_TRY(engine::recovery<IndexPolicy>::load_snapshot(*db->fs_, db->dir_, db->store_,
+      AERO_TRY(recovery_type::load_snapshot(*db->fs_, db->dir_, db->store_,
                                                             format::snapshot_manifest_file_name(c), c,
                                                             db->report_, on_progress));
       engine::phase_progress progress(on_progress, recovery_phase::index_build,
@@ -211,7 +218,7 @@ class basic_database {
     if (!accepts_writes()) return engine::read_only_error();
     const auto serial = collector_.serialize();
     const auto choice = views_.reserve_floor(store_, [this](commit_id floor) {
-      return engine::collector<IndexPolicy>::anything_to_collect(store_, floor);
+      return collector_type::anything_to_collect(store_, floor);
     });
     if (!choice.reserved) return gc_outcome{0, choice.floor, 0, 0, 0};
     engine::commit_request req;
@@ -403,7 +410,7 @@ class basic_database {
     AERO_TRY(write_authority({format::node_role::deposed, newer_epoch}));
     return ok();
   }
-  // Versions held in memory and the bytes of their documents.
+  // Versions held in memory, the bytes of their documents, and the memory layout's arena.
   memory_stats memory() const noexcept { return store_.memory(); }
   const recovery_report& recovery() const noexcept { return report_; }
   const std::string& directory() const noexcept { return dir_; }
@@ -553,7 +560,7 @@ class basic_database {
     lock_ = std::move(*lock);
     AERO_TRY(load_authority());
     return cancellable([&] {
-      return engine::recovery<IndexPolicy>::run(*fs_, dir_, options_, store_, pipeline_, metrics_, report_,
+      return recovery_type::run(*fs_, dir_, options_, store_, pipeline_, metrics_, report_,
                                                 started);
     });
   }
@@ -576,7 +583,7 @@ class basic_database {
   std::unique_ptr<io::file_lock> lock_;
   store_type store_;
   mutable engine::view_registry views_;
-  engine::collector<IndexPolicy> collector_;
+  collector_type collector_;
   checkpointer_type checkpointer_;
   recovery_report report_;
   mutable metrics_registry metrics_;

@@ -73,6 +73,13 @@ struct memory_stats {
   std::uint64_t versions = 0;        // documents and tombstones, in every chain
   std::uint64_t document_bytes = 0;  // the encoded documents of those versions
   std::uint64_t keys = 0;            // document keys (one chain and primary-map entry each)
+  // The memory layout's arena (policies/compact_layout.hpp): bytes of the blocks its
+  // versions occupy, and bytes it holds from the system (slabs mapped, large blocks).
+  // Exact, and both 0 under a layout without an arena (the baseline's heap nodes). In use
+  // follows the versions held, as the counts above do; reserved also depends on which
+  // blocks were freed before (partly used slabs), so a replay may reserve less.
+  std::uint64_t arena_bytes_in_use = 0;
+  std::uint64_t arena_bytes_reserved = 0;
 };
 
 struct batch_outcome {

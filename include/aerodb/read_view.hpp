@@ -11,10 +11,12 @@
 // any number of views may be used by different threads at once. A view must not outlive
 // the database that made it: its destructor unregisters it there. With
 // AERODB_CHECK_LIFETIMES (engine/gc.hpp; on unless NDEBUG) a database destroyed while
-// views are open aborts with a message instead. Documents it hands out own their bytes
-// and may outlive both.
+// views are open aborts with a message instead. Documents it hands out (get, query, scan)
+// own their bytes and may outlive both; a document_ref (get_ref) borrows them and must not
+// outlive the view (document/document_ref.hpp, where the rule and its check are).
 #pragma once
 
+#include <aerodb/document/document_ref.hpp>
 #include <aerodb/engine/gc.hpp>
 #include <aerodb/engine/read_path.hpp>
 #include <aerodb/engine/version_store.hpp>
@@ -41,7 +43,8 @@ class basic_cursor;
 template <class Database>
 class basic_read_view {
   using visibility_policy = typename Database::visibility_cache_policy;
-  using store_type = engine::version_store<typename Database::index_policy>;
+  using store_type =
+      engine::version_store<typename Database::index_policy, typename Database::memory_layout_policy>;
   using path = engine::read_path<visibility_policy>;
   using executor = query::executor<visibility_policy, typename Database::index_policy>;
   using scanner = query::scanner<visibility_policy, typename Database::index_policy>;
@@ -52,7 +55,8 @@ class basic_read_view {
         views_(std::exchange(other.views_, nullptr)),
         metrics_(other.metrics_),
         bound_(other.bound_),
-        state_(std::move(other.state_)) {}
+        state_(std::move(other.state_)),
+        life_(std::move(other.life_)) {}
   basic_read_view& operator=(basic_read_view&& other) noexcept {
     if (this != &other) {
       if (views_) views_->close(bound_);
@@ -61,6 +65,7 @@ class basic_read_view {
       metrics_ = other.metrics_;
       bound_ = other.bound_;
       state_ = std::move(other.state_);
+      life_ = std::move(other.life_);  // the refs this view lent die with it
     }
     return *this;
   }
@@ -79,6 +84,23 @@ class basic_read_view {
       const auto reader = store_->read();
       AERO_TRY_ASSIGN(const auto* c, reader.collection_at(collection, bound_));
       if (const auto* key = c->find_key(doc_id)) out = path::materialize(state_, *key, bound_, counters);
+    }
+    metrics_->add(counters);
+    return out;
+  }
+
+  // The document `doc_id` as of bound(), borrowed: no copy, no allocation, no reference
+  // count, under every memory layout. Valid only while this view is open (the rule and its
+  // debug check: document/document_ref.hpp); to_document() makes an owning copy.
+  result<std::optional<versioned_document_ref>> get_ref(std::string_view collection, std::string_view doc_id) const {
+    read_path_counters counters;
+    std::optional<versioned_document_ref> out;
+    {
+      const auto reader = store_->read();
+      AERO_TRY_ASSIGN(const auto* c, reader.collection_at(collection, bound_));
+      if (const auto* key = c->find_key(doc_id))
+        if (const mvcc::version* v = path::visible(state_, *key, bound_, counters); v && !v->tombstone())
+          out = versioned_document_ref{document_ref(v->bytes(), life_.lend()), v->schema_version, v->commit};
     }
     metrics_->add(counters);
     return out;
@@ -175,6 +197,7 @@ class basic_read_view {
   metrics_registry* metrics_;
   commit_id bound_;
   mutable typename visibility_policy::view_state state_;
+  mutable detail::view_life life_;  // what the refs it lent check (document_ref.hpp)
 };
 
 // Batches of a collection (in _id order) or of an index's key range (in (key, _id) order)

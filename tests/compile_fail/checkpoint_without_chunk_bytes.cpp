@@ -7,6 +7,7 @@ struct my_checkpoint {
 };
 
 using my_db = aerodb::basic_database<aerodb::policies::fsync_per_commit, aerodb::policies::full_traversal,
-                                     aerodb::policies::ordered_index, my_checkpoint>;
+                                     aerodb::policies::ordered_index, aerodb::policies::baseline_memory_layout,
+                                     my_checkpoint>;
 my_db* instantiate = nullptr;
 int main() { return my_db::open("/nonexistent").has_value() ? 0 : 1; }

@@ -1,10 +1,11 @@
-// The policy matrix of the behavioural suite: a covering set of the built-in combinations.
+// The policy matrix of the behavioural suite: a covering set of the 32 built-in combinations
+// (tests/meson.build says how it is chosen).
 //
 // The list itself is written once, in tests/meson.build (`engine_matrix`), which turns it
 // into the X-macros of the generated engine_matrix.hpp; everything below is built from
 // them. Names spell the first three policies in order: fsync (per commit | group),
-// visibility (traversal | cache), index (ordered | accelerated); the checkpoint policy of
-// each row is in the list.
+// visibility (traversal | cache), index (ordered | accelerated); the memory layout and the
+// checkpoint policy of each row are in the list.
 //
 // Compile time: an engine instantiation costs tens of seconds of compiler time, and the
 // suite has many test files. So each combination is compiled once, with optimization, in
@@ -27,14 +28,15 @@
 
 namespace aerodb_test {
 
-template <class F, class V, class I, class C = aerodb::policies::whole_image_checkpoint>
-using engine = aerodb::basic_database<F, V, I, C>;
+template <class F, class V, class I, class M = aerodb::policies::baseline_memory_layout,
+          class C = aerodb::policies::whole_image_checkpoint>
+using engine = aerodb::basic_database<F, V, I, M, C>;
 
 // One alias per built-in combination, whether or not this build runs it: a test may name
 // one for a check of its own (it is then instantiated in that test file).
-#define AERODB_ENGINE_ALIAS(name, fsync, visibility, index, checkpoint)                     \
+#define AERODB_ENGINE_ALIAS(name, fsync, visibility, index, layout, checkpoint)             \
   using name = engine<aerodb::policies::fsync, aerodb::policies::visibility, aerodb::policies::index, \
-                      aerodb::policies::checkpoint>;
+                      aerodb::policies::layout, aerodb::policies::checkpoint>;
 AERODB_ENGINE_MATRIX_ALL(AERODB_ENGINE_ALIAS, AERODB_MATRIX_NOTHING)
 #undef AERODB_ENGINE_ALIAS
 
@@ -44,10 +46,10 @@ AERODB_ENGINE_MATRIX_ALL(AERODB_ENGINE_ALIAS, AERODB_MATRIX_NOTHING)
 // runs once per entry, so an optimized policy passes the whole suite unmodified by
 // construction. Builds that are slow per test (the sanitizers) set the Meson option
 // engine_matrix=pair: the two ends of the matrix only. The plain GCC build of CI always
-// runs the eight rows (and all sixteen combinations in AERODB_ENGINES_COMPLETE).
-#define AERODB_ENGINE_TYPE(name, fsync, visibility, index, checkpoint) aerodb_test::name
+// runs the eight rows (and all 32 combinations in AERODB_ENGINES_COMPLETE).
+#define AERODB_ENGINE_TYPE(name, fsync, visibility, index, layout, checkpoint) aerodb_test::name
 #define AERODB_ENGINES AERODB_ENGINE_MATRIX(AERODB_ENGINE_TYPE, AERODB_MATRIX_COMMA)
-// Every combination of the four policy kinds (full build) or the two ends (pair build): the
+// Every combination of the five policy kinds (full build) or the two ends (pair build): the
 // equivalence and power-loss campaigns run over it.
 #define AERODB_ENGINES_COMPLETE AERODB_ENGINE_MATRIX_COMPLETE(AERODB_ENGINE_TYPE, AERODB_MATRIX_COMMA)
 
@@ -89,15 +91,16 @@ static_assert(engine_list<AERODB_ENGINES>::contains<aerodb::accelerated_database
   EXTERN template class aerodb::basic_database<aerodb_test::name::fsync_policy,                \
                                                aerodb_test::name::visibility_cache_policy,     \
                                                aerodb_test::name::index_policy,                \
+                                               aerodb_test::name::memory_layout_policy,        \
                                                aerodb_test::name::checkpoint_policy>;          \
   EXTERN template class aerodb::basic_read_view<aerodb_test::name>;
 
 #ifndef AERODB_INSTANTIATING
-#define AERODB_EXTERN_ENGINE(name, fsync, visibility, index, checkpoint) AERODB_ENGINE_INSTANTIATIONS(extern, name)
+#define AERODB_EXTERN_ENGINE(name, fsync, visibility, index, layout, checkpoint) AERODB_ENGINE_INSTANTIATIONS(extern, name)
 AERODB_ENGINE_MATRIX_COMPLETE(AERODB_EXTERN_ENGINE, AERODB_MATRIX_NOTHING)
 #undef AERODB_EXTERN_ENGINE
 #endif
 
-#define AERODB_ENGINE_NAME(name, fsync, visibility, index, checkpoint) TYPE_TO_STRING(aerodb_test::name);
+#define AERODB_ENGINE_NAME(name, fsync, visibility, index, layout, checkpoint) TYPE_TO_STRING(aerodb_test::name);
 AERODB_ENGINE_MATRIX_ALL(AERODB_ENGINE_NAME, AERODB_MATRIX_NOTHING)
 #undef AERODB_ENGINE_NAME

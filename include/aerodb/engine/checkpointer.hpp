@@ -63,12 +63,13 @@ inline result<void> remove_stale_snapshot_files(io::file_system& fs, const std::
   return ok();
 }
 
-template <class IndexPolicy, class CheckpointPolicy = policies::whole_image_checkpoint>
+template <class IndexPolicy, class MemoryLayout = policies::baseline_memory_layout,
+          class CheckpointPolicy = policies::whole_image_checkpoint>
 class checkpointer {
   static_assert(policies::check_checkpoint_policy<CheckpointPolicy>());
 
  public:
-  using store_type = version_store<IndexPolicy>;
+  using store_type = version_store<IndexPolicy, MemoryLayout>;
 
   std::unique_lock<std::mutex> serialize() { return std::unique_lock(mu_); }
 
@@ -237,7 +238,7 @@ class checkpointer {
     for (const auto& candidate : key.chain)
       if (candidate.commit <= c) { v = &candidate; break; }  // chains are newest first
     if (!v || v->tombstone()) return ok();
-    AERO_TRY(enc.add_document(v->commit, collection, v->schema_version, v->data.bytes()));
+    AERO_TRY(enc.add_document(v->commit, collection, v->schema_version, v->bytes()));
     ++documents;
     return ok();
   }

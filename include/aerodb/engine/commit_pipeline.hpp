@@ -54,10 +54,10 @@
 
 namespace aerodb::engine {
 
-template <class FsyncPolicy, class IndexPolicy>
+template <class FsyncPolicy, class IndexPolicy, class MemoryLayout = policies::baseline_memory_layout>
 class commit_pipeline {
  public:
-  using store_type = version_store<IndexPolicy>;
+  using store_type = version_store<IndexPolicy, MemoryLayout>;
 
   commit_pipeline(io::file_system& fs, const std::string& dir, std::uint64_t segment_bytes,
                   std::uint64_t preallocate_bytes, store_type& store, metrics_registry& metrics)
@@ -514,7 +514,7 @@ class commit_pipeline {
         return;
       }
       case format::record_type::gc:
-        req.gc_result = collector<IndexPolicy>::collect(store_, req.gc_floor);
+        req.gc_result = collector<IndexPolicy, MemoryLayout>::collect(store_, req.gc_floor);
         req.gc_result.floor = req.gc_floor;
         return;
       default:

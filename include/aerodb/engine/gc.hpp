@@ -5,7 +5,7 @@
 // the same lock a GC takes to compute its floor, so a view is either seen by that GC or
 // bounded above its floor.
 //
-// collector<IndexPolicy> runs one GC at a time: it picks the floor (the oldest open view,
+// collector<IndexPolicy, MemoryLayout> runs one GC at a time: it picks the floor (the oldest open view,
 // or the published CommitId), reserves it, and, once the GC record is durable (step W8,
 // docs/architecture.md) or replayed, frees for every key the versions older than the one a
 // view at the floor sees. When that one is a tombstone it goes too: to every view at or
@@ -26,9 +26,10 @@
 //
 // Lifetimes: a read view must not outlive the database that made it. The registry is the
 // one place that knows which views are still open when the database goes, so with
-// AERODB_CHECK_LIFETIMES (below) its destructor checks the rule.
+// AERODB_CHECK_LIFETIMES (detail/check_lifetimes.hpp) its destructor checks the rule.
 #pragma once
 
+#include <aerodb/detail/check_lifetimes.hpp>
 #include <aerodb/engine/indexer.hpp>
 #include <aerodb/engine/version_store.hpp>
 #include <aerodb/error.hpp>
@@ -42,19 +43,6 @@
 #include <mutex>
 #include <optional>
 #include <set>
-
-// AERODB_CHECK_LIFETIMES, 0 or 1: whether destroying a database while read views it made
-// are still open aborts with a message. On unless NDEBUG is defined, like assert(); define
-// it to 1 to keep the check in a release build, to 0 to drop it from a debug one. Unlike
-// assert() it decides an inline function (view_registry's destructor), so every
-// translation unit of one program must see the same value.
-#ifndef AERODB_CHECK_LIFETIMES
-#ifdef NDEBUG
-#define AERODB_CHECK_LIFETIMES 0
-#else
-#define AERODB_CHECK_LIFETIMES 1
-#endif
-#endif
 
 namespace aerodb::engine {
 
@@ -175,10 +163,10 @@ class view_registry {
   commit_id reserved_floor_ = 0;     // guarded by mu_
 };
 
-template <class IndexPolicy>
+template <class IndexPolicy, class MemoryLayout = policies::baseline_memory_layout>
 class collector {
  public:
-  using store_type = version_store<IndexPolicy>;
+  using store_type = version_store<IndexPolicy, MemoryLayout>;
 
   // Held for the whole of one gc(): one at a time.
   std::unique_lock<std::mutex> serialize() { return std::unique_lock(mu_); }
@@ -210,7 +198,7 @@ class collector {
         for (auto old = first; old != key.chain.end(); ++old) {
           indexer<IndexPolicy>::unindex(*c, key, *old);
           ++out.versions_freed;
-          out.bytes_freed += old->data.size();
+          out.bytes_freed += old->size();
         }
         store.drop_older(key, static_cast<std::size_t>(std::distance(key.chain.begin(), first)));
         if (key.chain.empty()) {

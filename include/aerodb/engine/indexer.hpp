@@ -41,7 +41,7 @@ struct indexer {
   // The key version `v` has in the index on `path`, if any.
   static std::optional<scalar> key_of(const mvcc::version& v, std::string_view path) {
     if (v.tombstone()) return std::nullopt;
-    const document_view doc(v.data.bytes());
+    const document_view doc(v.bytes());
     auto value = path == "_id" ? doc.find("_id") : doc.find_path(path);
     if (!value) return std::nullopt;
     return scalar::from_value(*value);
@@ -185,7 +185,7 @@ struct indexer {
       for (std::size_t i = 0; i < ixs.size(); ++i) key_start[i] = runs[i].size();
       for (const auto& v : key->chain) {
         if (v.tombstone()) continue;
-        const document_view doc(v.data.bytes());
+        const document_view doc(v.bytes());
         for (std::size_t i = 0; i < ixs.size(); ++i) {
           const std::string& path = *ixs[i].first;
           auto value = path == "_id" ? doc.find("_id") : doc.find_path(path);

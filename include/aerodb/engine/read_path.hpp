@@ -1,6 +1,12 @@
 // The read path shared by point reads, scans and queries: find the version a view sees
 // (through the VisibilityCachePolicy) and hand it out as a document.
 //
+// A document owns its bytes, so it may outlive the view. A zero-copy policy shares the
+// version's buffer when the memory layout keeps one (the baseline's); the compact layout
+// keeps the bytes inside the version's arena block, which GC may free once no view sees
+// it, so there a document is a copy (counted as one), and the zero-copy read is
+// read_view::get_ref (document/document_ref.hpp), bounded by the view's life.
+//
 // Thread safety: REQUIRES the version store's state lock held shared while a version is
 // found and handed out; `state` belongs to one read view, used by one thread at a time.
 #pragma once
@@ -24,13 +30,15 @@ struct read_path {
     return VisibilityCachePolicy::find_visible(state, key, bound, counters);
   }
 
-  // The version as a document: its own bytes (zero-copy policies) or a copy.
+  // The version as a document: its own shared bytes (zero-copy policies, when the layout
+  // shares them) or a copy.
   static versioned_document make_document(const mvcc::version& v, read_path_counters& counters) {
     std::shared_ptr<const mvcc::payload::buffer> bytes;
-    if constexpr (VisibilityCachePolicy::zero_copy) {
-      bytes = v.data.shared();
+    if (VisibilityCachePolicy::zero_copy && v.owner.shared()) {
+      bytes = v.owner.shared();
     } else {
-      bytes = std::make_shared<const mvcc::payload::buffer>(v.data.bytes().begin(), v.data.bytes().end());
+      const auto b = v.bytes();
+      bytes = std::make_shared<const mvcc::payload::buffer>(b.begin(), b.end());
       ++counters.materialization_copies;
     }
     return versioned_document{document(std::move(bytes)), v.schema_version, v.commit};

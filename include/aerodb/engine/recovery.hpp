@@ -52,9 +52,9 @@
 
 namespace aerodb::engine {
 
-template <class IndexPolicy>
+template <class IndexPolicy, class MemoryLayout = policies::baseline_memory_layout>
 struct recovery {
-  using store_type = version_store<IndexPolicy>;
+  using store_type = version_store<IndexPolicy, MemoryLayout>;
 
   // A decoder's error names the offset; the file it was reading is added here, so that an
   // operator (and `aerodb verify`) learns exactly where the damage is.
@@ -157,9 +157,8 @@ struct recovery {
     v.on_document = [&](const format::document_entry& e) -> result<void> {
       auto* coll = store.catalog().find_collection(e.collection);
       if (!coll || e.committed_at > c || e.schema_version == 0) return corrupt("bad document entry");
-      auto buf = std::make_shared<const mvcc::payload::buffer>(e.bytes.begin(), e.bytes.end());
       store.link(*coll, std::string(e.doc_id), e.committed_at, format::write_kind::insert, e.schema_version,
-                 std::move(buf));
+                 e.bytes);
       progress.set_documents_loaded(++report.snapshot_documents);
       progress.advance(static_cast<std::uint64_t>(e.bytes.data() + e.bytes.size() - data.data()));
       return ok();
@@ -223,7 +222,7 @@ struct recovery {
       case format::record_type::gc: {
         auto floor = format::decode_gc(r.payload);
         if (!floor || *floor >= r.commit) return corrupt("bad gc record");
-        collector<IndexPolicy>::collect(store, live ? std::min(live->gc_floor, *floor) : *floor);
+        collector<IndexPolicy, MemoryLayout>::collect(store, live ? std::min(live->gc_floor, *floor) : *floor);
         return ok();
       }
       case format::record_type::write_batch: {

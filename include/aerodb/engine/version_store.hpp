@@ -11,7 +11,10 @@
 //     linked but not yet published are invisible;
 //   - the history floor: views below it are refused, because GC (or the checkpoint a
 //     recovery started from) no longer holds the versions they would need;
-//   - the accounting of keys, versions and document bytes held.
+//   - the accounting of keys, versions and document bytes held;
+//   - the memory of its versions, through the MemoryLayoutPolicy's version_memory
+//     (policies/concepts.hpp): every version it links is made there and freed there, and
+//     the store empties every chain that way before its catalog (and the keys) go.
 //
 // Thread safety: every member may be called from any thread; the REQUIRES lines say which
 // lock a caller must hold. The published CommitId, the history floor and the accounting
@@ -27,12 +30,14 @@
 #include <aerodb/format/wal_format.hpp>
 #include <aerodb/mvcc/version.hpp>
 #include <aerodb/outcomes.hpp>
+#include <aerodb/policies/baseline.hpp>
 
 #include <atomic>
 #include <condition_variable>
 #include <iterator>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -40,40 +45,56 @@
 
 namespace aerodb::engine {
 
+// What one read needs, under the state lock held shared for the reader's life: the
+// catalog as a view at some bound sees it. The same type whatever the memory layout, so
+// that the query executor and the scanner depend on the index policy alone.
 template <class IndexPolicy>
+class store_reader {
+ public:
+  using catalog_type = engine::catalog<IndexPolicy>;
+  using collection_state = typename catalog_type::collection_state;
+
+  template <class Store>
+  explicit store_reader(const Store& store) : lock_(store.lock_shared()), catalog_(store.catalog()) {}
+
+  const catalog_type& catalog() const noexcept { return catalog_; }
+
+  // The collection as a view at `bound` sees it: created at or below the bound.
+  result<const collection_state*> collection_at(std::string_view name, commit_id bound) const {
+    const collection_state* c = catalog_.find_collection(name);
+    if (!c || c->created_at > bound)
+      return error(errc::collection_unknown, "no such collection in this read view",
+                   {{"collection", std::string(name)}, {"bound", std::to_string(bound)}});
+    return c;
+  }
+
+  // The schema version as a view at `bound` sees it, or null.
+  const schema* schema_at(std::string_view id, std::uint32_t version, commit_id bound) const {
+    const auto* s = catalog_.find_schema(id, version);
+    return s && s->registered_at <= bound ? s->def.get() : nullptr;
+  }
+
+ private:
+  std::shared_lock<std::shared_mutex> lock_;
+  const catalog_type& catalog_;
+};
+
+template <class IndexPolicy, class MemoryLayout = policies::baseline_memory_layout>
 class version_store {
  public:
   using catalog_type = engine::catalog<IndexPolicy>;
   using collection_state = typename catalog_type::collection_state;
   using index_state = typename catalog_type::index_state;
+  using reader = store_reader<IndexPolicy>;
 
-  // What one read needs, under the state lock held shared for the reader's life: the
-  // catalog as a view at some bound sees it.
-  class reader {
-   public:
-    explicit reader(const version_store& store) : lock_(store.mu_), catalog_(store.catalog_) {}
-
-    const catalog_type& catalog() const noexcept { return catalog_; }
-
-    // The collection as a view at `bound` sees it: created at or below the bound.
-    result<const collection_state*> collection_at(std::string_view name, commit_id bound) const {
-      const collection_state* c = catalog_.find_collection(name);
-      if (!c || c->created_at > bound)
-        return error(errc::collection_unknown, "no such collection in this read view",
-                     {{"collection", std::string(name)}, {"bound", std::to_string(bound)}});
-      return c;
-    }
-
-    // The schema version as a view at `bound` sees it, or null.
-    const schema* schema_at(std::string_view id, std::uint32_t version, commit_id bound) const {
-      const auto* s = catalog_.find_schema(id, version);
-      return s && s->registered_at <= bound ? s->def.get() : nullptr;
-    }
-
-   private:
-    std::shared_lock<std::shared_mutex> lock_;
-    const catalog_type& catalog_;
-  };
+  version_store() = default;
+  version_store(const version_store&) = delete;
+  version_store& operator=(const version_store&) = delete;
+  // The versions go back to the layout that made them, before the keys holding them.
+  ~version_store() {
+    for (auto& [name, c] : catalog_.collections())
+      for (auto& [id, key] : c->keys) key->chain.clear_and_dispose(disposer());
+  }
 
   reader read() const { return reader(*this); }
   std::shared_lock<std::shared_mutex> lock_shared() const { return std::shared_lock(mu_); }
@@ -87,27 +108,32 @@ class version_store {
   // remove. Invisible until `commit` is published.
   // REQUIRES: the state lock held exclusively (or recovery, before the store is shared);
   // `commit` above every CommitId in the key's chain.
+  // `Doc` is the document's bytes, as the write prepared them (a shared buffer, which the
+  // baseline layout keeps without a copy) or as recovery read them (a span); ignored for a
+  // remove.
+  template <class Doc>
   void link(collection_state& c, const std::string& doc_id, commit_id commit, format::write_kind kind,
-            std::uint32_t schema_version, std::shared_ptr<const mvcc::payload::buffer> doc) {
+            std::uint32_t schema_version, Doc&& doc) {
     auto it = c.keys.find(std::string_view(doc_id));
     if (it == c.keys.end()) {
       it = c.keys.try_emplace(doc_id, std::make_unique<mvcc::key_entry>(doc_id)).first;
       keys_.fetch_add(1, std::memory_order_relaxed);
     }
+    mvcc::version* v = nullptr;
     if (kind == format::write_kind::remove) {
-      it->second->push(std::make_unique<mvcc::version>(commit));
+      v = memory_.make_tombstone(commit);
     } else {
-      payload_bytes_.fetch_add(doc->size(), std::memory_order_relaxed);
-      it->second->push(std::make_unique<mvcc::version>(commit, schema_version,
-                                                       mvcc::payload(std::move(doc))));
+      v = memory_.make(commit, schema_version, std::forward<Doc>(doc));
+      payload_bytes_.fetch_add(v->size(), std::memory_order_relaxed);
     }
+    it->second->push(*v);
     versions_.fetch_add(1, std::memory_order_relaxed);
   }
 
   // Frees the versions of `key` after its first `keep` (newest first); the caller
   // releases their document bytes. REQUIRES: the state lock held exclusively (or recovery).
   void drop_older(mvcc::key_entry& key, std::size_t keep) {
-    versions_.fetch_sub(key.drop_older_than_position(keep), std::memory_order_relaxed);
+    versions_.fetch_sub(key.drop_older_than_position(keep, disposer()), std::memory_order_relaxed);
   }
   void release_bytes(std::uint64_t bytes) { payload_bytes_.fetch_sub(bytes, std::memory_order_relaxed); }
 
@@ -199,12 +225,24 @@ class version_store {
   }
 
   memory_stats memory() const noexcept {
-    return {versions_.load(std::memory_order_relaxed), payload_bytes_.load(std::memory_order_relaxed),
-            keys_.load(std::memory_order_relaxed)};
+    memory_stats m;
+    m.versions = versions_.load(std::memory_order_relaxed);
+    m.document_bytes = payload_bytes_.load(std::memory_order_relaxed);
+    m.keys = keys_.load(std::memory_order_relaxed);
+    m.arena_bytes_in_use = memory_.bytes_in_use();
+    m.arena_bytes_reserved = memory_.bytes_reserved();
+    return m;
   }
 
  private:
+  auto disposer() noexcept {
+    return [this](mvcc::version* v) noexcept { memory_.free(v); };
+  }
+
   mutable std::shared_mutex mu_;
+  // Declared before the catalog, so it is destroyed after it (the destructor has already
+  // given every version back by then).
+  typename MemoryLayout::version_memory memory_;  // guarded by mu_ (make, free)
   catalog_type catalog_;  // guarded by mu_
   // Key walks in progress, and the entries GC forgot meanwhile (see key_walk). The count
   // changes under mu_ held (shared) or forgotten_mu_; forget_key reads it under mu_ held

@@ -5,6 +5,9 @@
 //                      document it returns.
 //   ordered_index      the primary-key index is an ordered map; secondary indexes are
 //                      ordered sets of (key, _id, version).
+//   baseline_memory_layout
+//                      a version is a heap node whose document is a shared buffer of its
+//                      own (three allocations per version); a zero-copy read shares it.
 //
 // Every optimized policy is proven equivalent to these (docs/optimizations/).
 #pragma once
@@ -16,6 +19,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <span>
 #include <string>
@@ -62,6 +66,26 @@ struct ordered_index {
   template <class V>
   using primary_map = std::map<std::string, V, std::less<>>;
   using field_index = index::ordered_field_index;
+};
+
+struct baseline_memory_layout {
+  // Makes and frees the versions of one version store. Holds nothing: each version is
+  // its own heap node, its bytes a shared buffer (the one the write prepared, when there
+  // is one, so a commit copies nothing).
+  class version_memory {
+   public:
+    mvcc::version* make(commit_id c, std::uint32_t schema_version, std::shared_ptr<const mvcc::payload::buffer> doc) {
+      return new mvcc::version(c, schema_version, mvcc::payload(std::move(doc)));
+    }
+    mvcc::version* make(commit_id c, std::uint32_t schema_version, std::span<const std::byte> doc) {
+      return make(c, schema_version, std::make_shared<const mvcc::payload::buffer>(doc.begin(), doc.end()));
+    }
+    mvcc::version* make_tombstone(commit_id c) { return new mvcc::version(c); }
+    void free(mvcc::version* v) noexcept { delete v; }
+    // No arena: the heap's own bookkeeping is not counted.
+    std::uint64_t bytes_in_use() const noexcept { return 0; }
+    std::uint64_t bytes_reserved() const noexcept { return 0; }
+  };
 };
 
 }  // namespace aerodb::policies

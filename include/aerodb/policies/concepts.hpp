@@ -1,4 +1,4 @@
-// The policy kinds of basic_database, and the one of replication::basic_replica, as
+// The five policy kinds of basic_database, and the one of replication::basic_replica, as
 // C++20 concepts.
 //
 // Each kind has a concept (for users who want to constrain their own templates) and a
@@ -9,6 +9,7 @@
 //   FsyncPolicy            decides how commits share fsyncs (one per commit, or groups)
 //   VisibilityCachePolicy  decides how a read view finds the visible version of a key
 //   IndexPolicy            decides which structures index documents in memory
+//   MemoryLayoutPolicy     decides where a version and its document bytes live in memory
 //   ReplicaReadPolicy      decides whether a replica's read may skip the state check
 //                          (policies/replica_read.hpp)
 //   CheckpointPolicy       decides how long a checkpoint holds the state lock and how much
@@ -185,6 +186,55 @@ constexpr bool check_index_policy() {
                   "contract)");
   }
   return index_policy<P>;
+}
+
+// ---- MemoryLayoutPolicy ---------------------------------------------------------------
+// `version_memory` makes and frees the versions of one version store (it is a member of
+// the store, so it may own memory: an arena). make and free are called under the store's
+// state lock held exclusively, the two byte counts from any thread. A version it makes is
+// an mvcc::version whose bytes() are the document given, unchanged, for as long as the
+// version lives; free(v) is called once per version it made.
+template <class P>
+concept has_version_memory = requires { typename P::version_memory; } &&
+                             std::default_initializable<typename P::version_memory>;
+
+template <class P>
+concept has_version_makers =
+    has_version_memory<P> &&
+    requires(typename P::version_memory& m, commit_id c, std::uint32_t s,
+             std::shared_ptr<const mvcc::payload::buffer> shared, std::span<const std::byte> bytes,
+             mvcc::version* v) {
+      { m.make(c, s, std::move(shared)) } -> std::same_as<mvcc::version*>;
+      { m.make(c, s, bytes) } -> std::same_as<mvcc::version*>;
+      { m.make_tombstone(c) } -> std::same_as<mvcc::version*>;
+      { m.free(v) } noexcept -> std::same_as<void>;
+    };
+
+template <class P>
+concept has_arena_accounting =
+    has_version_memory<P> && requires(const typename P::version_memory& m) {
+      { m.bytes_in_use() } noexcept -> std::convertible_to<std::uint64_t>;
+      { m.bytes_reserved() } noexcept -> std::convertible_to<std::uint64_t>;
+    };
+
+template <class P>
+concept memory_layout_policy = has_version_memory<P> && has_version_makers<P> && has_arena_accounting<P>;
+
+template <class P>
+constexpr bool check_memory_layout_policy() {
+  static_assert(has_version_memory<P>,
+                "MemoryLayoutPolicy must declare a default-constructible `version_memory` "
+                "(the maker of one version store's versions, owned by the store)");
+  static_assert(has_version_makers<P>,
+                "MemoryLayoutPolicy::version_memory must provide `mvcc::version* make(commit_id, "
+                "std::uint32_t schema_version, std::shared_ptr<const mvcc::payload::buffer>)`, the "
+                "same taking `std::span<const std::byte>`, `mvcc::version* make_tombstone(commit_id)` "
+                "and `void free(mvcc::version*) noexcept`");
+  static_assert(has_arena_accounting<P>,
+                "MemoryLayoutPolicy::version_memory must provide `std::uint64_t bytes_in_use() const "
+                "noexcept` and `std::uint64_t bytes_reserved() const noexcept` (0 and 0 without an "
+                "arena)");
+  return memory_layout_policy<P>;
 }
 
 // ---- ReplicaReadPolicy ----------------------------------------------------------------

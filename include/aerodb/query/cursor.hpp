@@ -153,7 +153,7 @@ class scanner {
       if (hits.size() == limit) return false;  // one entry past the page, to check its order
       const mvcc::version* v = path::visible(state_, doc, bound_, counters_);
       if (!v || v->tombstone()) return true;
-      const document_view d(v->data.bytes());
+      const document_view d(v->bytes());
       // Only the entry of the value this view sees places the document.
       if (by_id) {
         if (key.type() != scalar::kind::string || key.as_string() != d.id()) return true;
@@ -172,7 +172,7 @@ class scanner {
                    {{"collection", r.collection}, {"field", r.field}});
     if (hits.size() == limit && limit > 0) {
       const auto* last = hits.back().second;
-      page.next = index::resume_after{*hits.back().first, std::string(document_view(last->data.bytes()).id())};
+      page.next = index::resume_after{*hits.back().first, std::string(document_view(last->bytes()).id())};
     }
     page.documents.reserve(hits.size());
     for (const auto& h : hits) page.documents.push_back(path::make_document(*h.second, counters_));

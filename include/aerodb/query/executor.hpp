@@ -115,7 +115,7 @@ class executor {
     for (const auto* key : docs) {
       const mvcc::version* v = path::visible(state_, *key, bound_, counters_);
       if (!v || v->tombstone() || v->schema_version != p.schema_version) continue;
-      const document_view d(v->data.bytes());
+      const document_view d(v->bytes());
       if (!matches_all(p.predicates, d)) continue;
       sort_key k(p.order, d);
       if (p.after && compare_for_sort(p.order, k, *p.after) <= 0) {
@@ -213,7 +213,7 @@ class executor {
         ++counters_.index_false_positives;
         return true;
       }
-      const document_view d(v->data.bytes());
+      const document_view d(v->bytes());
       const auto own = detail::scalar_at(d, p.index_field);
       if (!own || detail::compare_value(*own, key) != 0) {
         ++counters_.index_false_positives;  // this entry is not the one of the visible version
@@ -224,7 +224,7 @@ class executor {
         return true;
       }
       if (!hits.empty() &&
-          compare_for_sort(p.order, document_view(hits.back()->data.bytes()), d) >= 0) {
+          compare_for_sort(p.order, document_view(hits.back()->bytes()), d) >= 0) {
         in_order = false;
         return false;
       }
@@ -253,7 +253,7 @@ class executor {
       return std::nullopt;
     }
     if (!hits.empty() && hits.size() == static_cast<std::size_t>(p.limit))
-      out.next = continuation_of(sort_key(p.order, document_view(hits.back()->data.bytes())));
+      out.next = continuation_of(sort_key(p.order, document_view(hits.back()->bytes())));
     out.documents.reserve(hits.size());
     for (const auto* v : hits) out.documents.push_back(path::make_document(*v, counters_));
     out.plan = p;

@@ -103,7 +103,8 @@ class primary_feed {
   // REQUIRES: bootstrap_pending().
   template <class Send>
   result<void> ship_bootstrap(Send&& send) {
-    using checkpointer = engine::checkpointer<typename Database::index_policy, typename Database::checkpoint_policy>;
+    using checkpointer = engine::checkpointer<typename Database::index_policy, typename Database::memory_layout_policy,
+                                              typename Database::checkpoint_policy>;
     commit_id p = 0;
     format::byte_buffer data;
     {

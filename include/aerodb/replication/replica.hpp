@@ -608,7 +608,7 @@ class basic_replica {
       group.push_back(std::move(*p));
     }
     if (!group.empty()) {
-      using recovery = engine::recovery<typename Database::index_policy>;
+      using recovery = engine::recovery<typename Database::index_policy, typename Database::memory_layout_policy>;
       std::vector<std::string> names;
       std::vector<typename std::remove_reference_t<decltype(db_->pipeline_)>::replicated_append> appends;
       names.reserve(group.size());
