@@ -14,8 +14,10 @@
 // AERODB_SCALE (a fraction in (0, 1]) scales the operation counts down for slow builds.
 #include <aerodb/index/accelerated_field_index.hpp>
 #include <aerodb/index/field_index.hpp>
+#include <aerodb/index/huge_page_allocator.hpp>
 #include <aerodb/policies/concepts.hpp>
 
+#include <boost/unordered/unordered_flat_map.hpp>
 #include <doctest/doctest.h>
 
 #include "support/scale.hpp"
@@ -463,4 +465,113 @@ TEST_CASE_TEMPLATE("accelerated index: many blocks — ascending, descending and
   // An emptied index takes inserts again.
   t.insert(scalar(5), *c.owner[0], *c.versions[0]);
   check_some();
+}
+
+// The rebuild's bulk fill (engine/indexer.hpp): entries given in index order between
+// begin_bulk_fill and end_bulk_fill make the same index as inserting them one by one;
+// and the index then takes erases and inserts like any other (long posting lists get
+// their position map at their first removal).
+TEST_CASE_TEMPLATE("accelerated index: a bulk fill in index order builds the index inserts build", Index,
+                   accelerated_field_index, tiny_blocks_index) {
+  std::mt19937_64 rng(29);
+  corpus c = make_corpus(40, 6);
+  auto keys = key_pool();
+  for (std::int64_t i = 0; i < 300; ++i) keys.emplace_back(i * 7);  // many single-posting keys
+  // Every (key, version) pair, some keys many times (long lists), in index order: key,
+  // then _id, then CommitId.
+  std::vector<std::tuple<scalar, const mvcc::key_entry*, const mvcc::version*>> entries;
+  std::uniform_int_distribution<std::size_t> key_pick(0, keys.size() - 1);
+  for (std::size_t vi = 0; vi < c.versions.size(); ++vi) {
+    entries.emplace_back(keys[vi % 3], c.owner[vi], c.versions[vi]);  // three hot keys
+    entries.emplace_back(keys[key_pick(rng)], c.owner[vi], c.versions[vi]);
+  }
+  const auto before = [](const auto& x, const auto& y) {
+    if (const auto cmp = std::get<0>(x) <=> std::get<0>(y); cmp != 0) return cmp < 0;
+    if (std::get<1>(x)->doc_id != std::get<1>(y)->doc_id) return std::get<1>(x)->doc_id < std::get<1>(y)->doc_id;
+    return std::get<2>(x)->commit < std::get<2>(y)->commit;
+  };
+  std::sort(entries.begin(), entries.end(), before);
+
+  const auto check_all = [&](pair_under_test<Index>& t) {
+    t.check_sizes();
+    t.check_range(std::nullopt, std::nullopt, prefilter{1, c.max_commit});
+    for (const auto& k : keys) t.check_equal(k, prefilter{static_cast<std::uint32_t>(1 + key_pick(rng) % 3), c.max_commit});
+    for (int r = 0; r < 20; ++r) {
+      const scalar& a = keys[key_pick(rng)];
+      t.check_range(bound{a, true}, std::nullopt, prefilter{2, c.max_commit / 2});
+    }
+  };
+
+  SUBCASE("in order") {
+    pair_under_test<Index> t;
+    t.fast.begin_bulk_fill(entries.size());
+    for (const auto& [k, d, v] : entries) t.insert(k, *d, *v);
+    t.fast.end_bulk_fill();
+    check_all(t);
+    // Erase half of every list, the hot ones included, then insert some back.
+    std::vector<std::size_t> order(entries.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::shuffle(order.begin(), order.end(), rng);
+    for (std::size_t i = 0; i < order.size() / 2; ++i) {
+      const auto& [k, d, v] = entries[order[i]];
+      t.erase(k, *d, *v);
+    }
+    check_all(t);
+    for (std::size_t i = 0; i < order.size() / 4; ++i) {
+      const auto& [k, d, v] = entries[order[i]];
+      t.insert(k, *d, *v);
+    }
+    check_all(t);
+  }
+  SUBCASE("a key out of order ends the bulk fill early, with the same result") {
+    pair_under_test<Index> t;
+    t.fast.begin_bulk_fill(entries.size());
+    const std::size_t half = entries.size() / 2;
+    for (std::size_t i = half; i < entries.size(); ++i) t.insert(std::get<0>(entries[i]), *std::get<1>(entries[i]), *std::get<2>(entries[i]));
+    for (std::size_t i = 0; i < half; ++i) t.insert(std::get<0>(entries[i]), *std::get<1>(entries[i]), *std::get<2>(entries[i]));
+    t.fast.end_bulk_fill();
+    check_all(t);
+  }
+  SUBCASE("numerically equal keys of both kinds share one list") {
+    pair_under_test<Index> t;
+    t.fast.begin_bulk_fill(2);
+    t.insert(scalar(3), *c.owner[0], *c.versions[0]);
+    t.insert(scalar(3.0), *c.owner[6], *c.versions[6]);
+    t.insert(scalar(3), *c.owner[12], *c.versions[12]);
+    t.fast.end_bulk_fill();
+    check_all(t);
+    CHECK(equal_sorted(t.fast, scalar(3.0)).size() == 3);
+  }
+}
+
+// The allocator of the large hash tables: big requests are mapped 2 MiB-aligned (so the
+// kernel can back them with huge pages), small ones come from the heap, and a table that
+// grows across the boundary keeps every element.
+TEST_CASE("huge_page_allocator: large blocks are 2 MiB-aligned and usable, small ones come from the heap") {
+  using index::huge_page_allocator;
+  huge_page_allocator<std::uint64_t> a;
+  const std::size_t big = (std::size_t{3} << 20) / sizeof(std::uint64_t);  // 3 MiB
+  std::uint64_t* p = a.allocate(big);
+  CHECK(reinterpret_cast<std::uintptr_t>(p) % huge_page_allocator<std::uint64_t>::huge_page == 0);
+  for (std::size_t i = 0; i < big; ++i) p[i] = i * 3;
+  bool intact = true;
+  for (std::size_t i = 0; i < big; ++i) intact = intact && p[i] == i * 3;
+  CHECK(intact);
+  a.deallocate(p, big);
+
+  std::uint64_t* small = a.allocate(16);
+  small[15] = 7;
+  CHECK(small[15] == 7);
+  a.deallocate(small, 16);
+  CHECK_THROWS_AS(a.allocate(std::numeric_limits<std::size_t>::max() / 4), std::bad_array_new_length);
+  CHECK(a == huge_page_allocator<char>{});
+
+  boost::unordered_flat_map<std::uint64_t, std::uint64_t, boost::hash<std::uint64_t>, std::equal_to<>,
+                            huge_page_allocator<std::pair<const std::uint64_t, std::uint64_t>>>
+      m;
+  const std::uint64_t n = 300000;  // well past 2 MiB of slots
+  for (std::uint64_t i = 0; i < n; ++i) m.emplace(i, ~i);
+  std::uint64_t found = 0;
+  for (std::uint64_t i = 0; i < n; ++i) found += m.count(i) == 1 && m.at(i) == ~i ? 1 : 0;
+  CHECK(found == n);
 }

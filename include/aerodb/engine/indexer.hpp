@@ -21,7 +21,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <exception>
+#include <mutex>
+#include <system_error>
+#include <thread>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -105,6 +110,115 @@ struct indexer {
  private:
   static void prefetch(const void* p) noexcept { __builtin_prefetch(p); }
 
+  template <class Entries>
+  static constexpr bool has_bulk_fill = requires(Entries& e) {
+    e.begin_bulk_fill(std::size_t{});
+    e.end_bulk_fill();
+  };
+  // Closes an index's open bulk fill when a fill leaves by an exception.
+  template <class Entries>
+  struct bulk_fill_guard {
+    Entries* open = nullptr;
+    bulk_fill_guard() = default;
+    bulk_fill_guard(const bulk_fill_guard&) = delete;
+    bulk_fill_guard& operator=(const bulk_fill_guard&) = delete;
+    ~bulk_fill_guard() {
+      if constexpr (has_bulk_fill<Entries>) {
+        if (open) try {
+            open->end_bulk_fill();
+          } catch (...) {  // the index cleared itself; the first exception goes on
+          }
+      }
+    }
+  };
+
+  // How many threads a rebuild uses: one, unless the policy asks for parallel rebuilds
+  // (IndexPolicy::parallel_rebuild), then the cores available. The walk is split into that
+  // many parts of consecutive keys, joined in order; each index is filled by exactly one
+  // thread, from the same sorted run. So the result is the same whatever the count.
+  static std::size_t rebuild_threads() {
+    if constexpr (requires { IndexPolicy::parallel_rebuild; }) {
+      if (IndexPolicy::parallel_rebuild) return std::max(1U, std::thread::hardware_concurrency());
+    }
+    return 1;
+  }
+
+  // Runs task(i, tell) for every i below `count` on `threads` threads: this one and
+  // threads - 1 helpers, thread t taking the tasks t, t + threads, ... A task tells of
+  // its steps as it goes (tell(n): n more done). Progress is told from this thread only
+  // (an open's callback may throw to cancel it), with the count of every thread's steps
+  // together: as this thread's tasks report steps, and as the helpers' do. A helper that
+  // cannot be started leaves its tasks to this thread; a helper's exception is rethrown
+  // here once every helper has stopped.
+  template <class Task, class Tell>
+  static void in_parallel(std::size_t threads, std::size_t count, const Task& fill, Tell&& tell) {
+    std::mutex mu;
+    std::condition_variable changed;
+    std::uint64_t filled = 0;  // steps done by every thread together
+    std::size_t running = 0;   // helpers not yet finished
+    std::exception_ptr failure;
+    const auto add = [&](std::uint64_t more) {
+      {
+        std::lock_guard lock(mu);
+        filled += more;
+      }
+      changed.notify_one();
+    };
+    const auto share = [&](std::size_t t) {
+      for (std::size_t i = t; i < count; i += threads) fill(i, add);
+    };
+    std::vector<std::jthread> helpers;  // joined on every way out, a throw included
+    std::vector<std::size_t> orphaned;  // shares of helpers that could not be started
+    for (std::size_t t = 1; t < threads; ++t) {
+      try {
+        {
+          std::lock_guard lock(mu);
+          ++running;
+        }
+        helpers.emplace_back([&, t] {
+          try {
+            share(t);
+          } catch (...) {
+            std::lock_guard lock(mu);
+            if (!failure) failure = std::current_exception();
+          }
+          {
+            std::lock_guard lock(mu);
+            --running;
+          }
+          changed.notify_one();
+        });
+      } catch (const std::system_error&) {
+        std::lock_guard lock(mu);
+        --running;
+        orphaned.push_back(t);
+      }
+    }
+    const auto add_and_tell = [&](std::uint64_t more) {
+      std::uint64_t now = 0;
+      {
+        std::lock_guard lock(mu);
+        now = filled += more;
+      }
+      tell(now);
+    };
+    for (std::size_t i = 0; i < count; i += threads) fill(i, add_and_tell);
+    for (const std::size_t t : orphaned)
+      for (std::size_t i = t; i < count; i += threads) fill(i, add_and_tell);
+    std::uint64_t last = 0;
+    for (;;) {
+      std::unique_lock lock(mu);
+      changed.wait(lock, [&] { return filled != last || running == 0; });
+      last = filled;
+      const bool done = running == 0;
+      lock.unlock();
+      tell(last);
+      if (done) break;
+    }
+    helpers.clear();
+    if (failure) std::rethrow_exception(failure);
+  }
+
   // The fill reads each entry's key (its _id) through the entry's pointer, which the run
   // does not hold, in key order: a cache miss per entry on a large store, fetched this many
   // entries ahead. (Prefetching the walk's loads the same way measured no gain: the walk
@@ -117,7 +231,9 @@ struct indexer {
   // bytes of its _id inline (big-endian, zero-padded: comparing the pair compares the
   // bytes), and the strings themselves are read only when those bytes tie. Keys that come
   // in order already (a primary map that is ordered) are checked in one pass and kept.
-  static std::vector<const mvcc::key_entry*> keys_by_id(const collection_state& c) {
+  // With two threads or more, the two halves are sorted at once and merged: the keys are
+  // distinct, so the order is the same however it is reached.
+  static std::vector<const mvcc::key_entry*> keys_by_id(const collection_state& c, std::size_t threads) {
     struct keyed {
       std::uint64_t hi, lo;
       const mvcc::key_entry* key;
@@ -139,7 +255,21 @@ struct indexer {
       if (a.lo != b.lo) return a.lo < b.lo;
       return a.key->doc_id < b.key->doc_id;
     };
-    if (!std::is_sorted(all.begin(), all.end(), before)) std::sort(all.begin(), all.end(), before);
+    if (!std::is_sorted(all.begin(), all.end(), before)) {
+      const auto middle = all.begin() + static_cast<std::ptrdiff_t>(all.size() / 2);
+      std::optional<std::jthread> helper;
+      if (threads > 1) try {
+          helper.emplace([&] { std::sort(middle, all.end(), before); });
+        } catch (const std::system_error&) {  // no thread to be had: this one sorts it all
+        }
+      if (helper) {
+        std::sort(all.begin(), middle, before);
+        helper.reset();  // joins
+        std::inplace_merge(all.begin(), middle, all.end(), before);
+      } else {
+        std::sort(all.begin(), all.end(), before);
+      }
+    }
     std::vector<const mvcc::key_entry*> out;
     out.reserve(all.size());
     for (const auto& k : all) out.push_back(k.key);
@@ -174,32 +304,57 @@ struct indexer {
       std::uint32_t schema_version;
       std::uint32_t rank;  // of `doc` in _id order (past 2^32 keys it wraps, and only the hint suffers)
     };
-    std::vector<std::vector<pending>> runs(ixs.size());
-    for (auto& run : runs) run.reserve(c.keys.size());
-    const std::vector<const mvcc::key_entry*> order = keys_by_id(c);
+    const std::size_t threads = rebuild_threads();
+    const std::vector<const mvcc::key_entry*> order = keys_by_id(c, threads);
     const std::uint64_t keys = order.size();
-    std::vector<std::size_t> key_start(ixs.size());
-    for (std::uint64_t rank = 0; rank < keys; ++rank) {
-      if (((rank + 1) & 1023) == 0) progress(base + rank + 1);
-      const mvcc::key_entry* key = order[rank];
-      for (std::size_t i = 0; i < ixs.size(); ++i) key_start[i] = runs[i].size();
-      for (const auto& v : key->chain) {
-        if (v.tombstone()) continue;
-        const document_view doc(v.bytes());
-        for (std::size_t i = 0; i < ixs.size(); ++i) {
-          const std::string& path = *ixs[i].first;
-          auto value = path == "_id" ? doc.find("_id") : doc.find_path(path);
-          if (!value) continue;
-          if (auto k = scalar::from_value(*value))
-            runs[i].push_back({std::move(*k), key, &v, v.commit, v.schema_version, static_cast<std::uint32_t>(rank)});
+    // The walk, in `threads` parts of consecutive ranks, each into runs of its own that are
+    // then joined in rank order: the joined runs are the same whatever the thread count.
+    std::vector<std::vector<std::vector<pending>>> parts(threads, std::vector<std::vector<pending>>(ixs.size()));
+    const auto walk = [&](std::size_t t, auto&& tell) {
+      const std::uint64_t from = keys * t / threads, to = keys * (t + 1) / threads;
+      auto& runs = parts[t];
+      for (auto& run : runs) run.reserve(static_cast<std::size_t>(to - from));
+      std::vector<std::size_t> key_start(ixs.size());
+      for (std::uint64_t rank = from; rank < to; ++rank) {
+        if (((rank - from + 1) & 1023) == 0) tell(1024);
+        const mvcc::key_entry* key = order[rank];
+        for (std::size_t i = 0; i < ixs.size(); ++i) key_start[i] = runs[i].size();
+        for (const auto& v : key->chain) {
+          if (v.tombstone()) continue;
+          const document_view doc(v.bytes());
+          for (std::size_t i = 0; i < ixs.size(); ++i) {
+            const std::string& path = *ixs[i].first;
+            auto value = path == "_id" ? doc.find("_id") : doc.find_path(path);
+            if (!value) continue;
+            if (auto k = scalar::from_value(*value))
+              runs[i].push_back({std::move(*k), key, &v, v.commit, v.schema_version, static_cast<std::uint32_t>(rank)});
+          }
         }
+        // The chain is newest first; the index wants a key's versions oldest first.
+        for (std::size_t i = 0; i < ixs.size(); ++i)
+          std::reverse(runs[i].begin() + static_cast<std::ptrdiff_t>(key_start[i]), runs[i].end());
       }
-      // The chain is newest first; the index wants a key's versions oldest first.
-      for (std::size_t i = 0; i < ixs.size(); ++i)
-        std::reverse(runs[i].begin() + static_cast<std::ptrdiff_t>(key_start[i]), runs[i].end());
+      tell((to - from) % 1024);
+    };
+    if (threads <= 1) {
+      std::uint64_t walked = 0;
+      walk(0, [&](std::uint64_t more) { progress(base + (walked += more)); });
+    } else {
+      in_parallel(threads, threads, walk, [&](std::uint64_t walked) { progress(base + walked); });
     }
+    std::vector<std::vector<pending>> runs(ixs.size());
     for (std::size_t i = 0; i < ixs.size(); ++i) {
-      const std::uint64_t filled_before = base + keys * (1 + i);
+      runs[i] = std::move(parts[0][i]);
+      for (std::size_t t = 1; t < threads; ++t) {
+        runs[i].insert(runs[i].end(), std::make_move_iterator(parts[t][i].begin()),
+                       std::make_move_iterator(parts[t][i].end()));
+        std::vector<pending>().swap(parts[t][i]);
+      }
+    }
+    // The fill of index i: sort its run, then put its entries in place. It touches only
+    // that run and that index, so two fills may run at once; `tell(n)` hears of the n
+    // more steps it has done (the collection's key count in all, spread over its run).
+    const auto fill = [&](std::size_t i, auto&& tell) {
       auto& run = runs[i];
       if (*ixs[i].first != "_id")
         std::sort(run.begin(), run.end(), [](const pending& a, const pending& b) {
@@ -212,6 +367,19 @@ struct indexer {
       constexpr bool takes_values = requires(entries_type& e, const scalar& k, const mvcc::key_entry& d) {
         e.insert(k, d, commit_id{}, std::uint32_t{});
       };
+      // An index with a bulk fill is told how many distinct keys are coming (the run is in
+      // key order, so they are the changes of key along it), and the fill is closed on
+      // every way out, an exception included (the index is then empty or whole).
+      constexpr bool bulk = has_bulk_fill<entries_type>;
+      bulk_fill_guard<entries_type> guard;
+      if constexpr (bulk) {
+        std::size_t distinct = 0;
+        for (std::size_t j = 0; j < run.size(); ++j)
+          if (j == 0 || !(run[j].key == run[j - 1].key)) ++distinct;
+        entries.begin_bulk_fill(distinct);
+        guard.open = &entries;
+      }
+      std::uint64_t told = 0;
       for (std::size_t j = 0; j < run.size(); ++j) {
         if (j + fill_ahead < run.size()) prefetch(run[j + fill_ahead].doc);
         const auto& p = run[j];
@@ -219,11 +387,29 @@ struct indexer {
           entries.insert(p.key, *p.doc, p.commit, p.schema_version);
         else
           entries.insert(p.key, *p.doc, *p.v);
-        if ((j & 1023) == 1023) progress(filled_before + keys * (j + 1) / run.size());
+        if ((j & 1023) == 1023) {
+          const std::uint64_t now = keys * (j + 1) / run.size();
+          tell(now - told);
+          told = now;
+        }
       }
-      std::vector<pending>().swap(run);  // the next index's run has the memory
-      metrics.index_rebuild_count.add();
+      if constexpr (bulk) {
+        guard.open = nullptr;
+        entries.end_bulk_fill();
+      }
+      std::vector<pending>().swap(run);  // the next fill has the memory
+      tell(keys - told);
+    };
+    const std::uint64_t fill_base = base + keys;  // the walk's steps are done
+    const std::size_t fillers = std::min(threads, ixs.size());
+    if (fillers <= 1) {
+      std::uint64_t filled = 0;
+      for (std::size_t i = 0; i < ixs.size(); ++i)
+        fill(i, [&](std::uint64_t more) { progress(fill_base + (filled += more)); });
+    } else {
+      in_parallel(fillers, ixs.size(), fill, [&](std::uint64_t filled) { progress(fill_base + filled); });
     }
+    for (std::size_t i = 0; i < ixs.size(); ++i) metrics.index_rebuild_count.add();
     metrics.index_rebuild_duration_ns.add(static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started)
             .count()));

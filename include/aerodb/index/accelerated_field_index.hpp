@@ -105,6 +105,21 @@ class basic_accelerated_field_index {
 
   std::size_t size() const noexcept { return ordered_.size(); }
 
+  // A rebuild's bulk fill (engine/indexer.hpp): between the two calls, entries are
+  // inserted in index order and the equality table is written once at the end, in hash
+  // order (composite_postings' bulk fill says why). `distinct_keys` is how many keys are
+  // coming. Nothing may be looked up or erased in between. If end_bulk_fill cannot
+  // allocate, the index is left empty and the exception passes on.
+  void begin_bulk_fill(std::size_t distinct_keys) { composite_.begin_bulk(distinct_keys); }
+  void end_bulk_fill() {
+    try {
+      composite_.end_bulk();
+    } catch (...) {
+      clear();
+      throw;
+    }
+  }
+
   void clear() noexcept {
     ordered_.clear();
     composite_.clear();

@@ -8,22 +8,31 @@
 // never moves and holds the key, so the ordered slots can point at that key and a key is
 // stored once however many entries share it.
 //
-// Complexity (P postings in a list): add_posting O(1) amortised; remove_posting O(1) for
-// a list past posting_list::index_at postings (a position map finds the posting), a scan
-// of the list below it (short lists, where a scan is cheapest); for_equal O(schema
-// versions present + results), for_equal_prefiltered O(1 + results).
+// Complexity (P postings in a list): add_posting O(1) amortised; remove_posting O(1)
+// amortised for a list of posting_list::index_at postings or more (a position map finds
+// the posting; the first removal from such a list builds the map, O(P) once), a scan of
+// the list below that length (short lists, where a scan is cheapest); for_equal
+// O(schema versions present + results), for_equal_prefiltered O(1 + results).
+//
+// Why the position map waits for a removal: most long lists are only ever appended to
+// (an index rebuilt at every open, a field whose old versions nobody collects), and
+// keeping a map for them cost a hash insert per posting and about 30 bytes per entry
+// (perf of a 1M-document open, docs/benchmarks.md). A list that has removals pays for
+// its map once, at the first.
 //
 // Invariants:
 //   - Every list holds at least one posting; a list is erased with its last posting.
 //   - A list's node, and so its key, stays put from the list's creation to its erasure:
 //     add_posting returns a reference to that key which remains valid until then.
-//   - A list's postings are distinct; a list of index_at postings or more has a position
-//     map giving each posting's position, kept until it shrinks below unindex_below.
+//   - A list's postings are distinct. A list may have a position map, giving each of its
+//     postings' positions, only while it holds unindex_below postings or more; once a
+//     list has one, every add and removal keeps it exact.
 //   - schema_versions_ lists, ascending, every schema version with postings, with the
 //     number of postings it has; no count is zero.
 //
 // Exception safety: add_posting gives the strong guarantee; remove_posting and clear do
-// not allocate. Moves leave the source empty. Not copyable: the ordered slots of the
+// not throw (a position map that cannot be allocated is not built, and the removal
+// scans the list instead). Moves leave the source empty. Not copyable: the ordered slots of the
 // owner point at the keys in these lists, so the owner copies by re-inserting.
 //
 // Thread safety: none; the owner's. Const member functions change nothing, so any number
@@ -32,6 +41,7 @@
 
 #include <aerodb/commit_id.hpp>
 #include <aerodb/index/field_index.hpp>
+#include <aerodb/index/huge_page_allocator.hpp>
 #include <aerodb/index/scalar.hpp>
 #include <aerodb/index/scalar_hash.hpp>
 #include <aerodb/mvcc/version.hpp>
@@ -60,12 +70,19 @@ class composite_postings {
   composite_postings(const composite_postings&) = delete;
   composite_postings& operator=(const composite_postings&) = delete;
   composite_postings(composite_postings&& other) noexcept
-      : lists_(std::move(other.lists_)), schema_versions_(std::move(other.schema_versions_)) {
+      : lists_(std::move(other.lists_)),
+        bulk_(std::exchange(other.bulk_, false)),
+        aside_(std::move(other.aside_)),
+        run_(std::move(other.run_)),
+        schema_versions_(std::move(other.schema_versions_)) {
     other.clear();
   }
   composite_postings& operator=(composite_postings&& other) noexcept {
     if (this != &other) {
       lists_ = std::move(other.lists_);
+      bulk_ = std::exchange(other.bulk_, false);
+      aside_ = std::move(other.aside_);
+      run_ = std::move(other.run_);
       schema_versions_ = std::move(other.schema_versions_);
       other.clear();
     }
@@ -76,6 +93,40 @@ class composite_postings {
   void clear() noexcept {
     lists_.clear();
     schema_versions_.clear();
+    aside_.clear();
+    run_.clear();
+    bulk_ = false;
+  }
+
+  // ---- bulk fill ----------------------------------------------------------------------
+  // A rebuild adds its postings in key order. Inserting each new list into the table as it
+  // comes touches a random group and a random slot of a table tens of megabytes long: two
+  // cache misses per key, most of a 1M-key rebuild's time (perf annotate of add_posting,
+  // docs/benchmarks.md). Between begin_bulk and end_bulk, add_posting instead keeps the new
+  // lists aside (a run of equal keys shares them, so no table is needed to find them), and
+  // end_bulk inserts them sorted by hash, which walks the table from one end to the other.
+  //
+  // REQUIRES for begin_bulk: no bulk fill open. Until end_bulk the table answers no lookup
+  // (the rebuild holds the state lock exclusively, so nobody asks), and remove_posting must
+  // not be called. A key that comes out of order ends the bulk fill early (every list kept
+  // aside goes into the table first); the postings are the same either way.
+  void begin_bulk(std::size_t lists) {
+    bulk_ = true;
+    aside_.reserve(lists);
+  }
+
+  // Puts the lists kept aside into the table. If the table's room cannot be allocated,
+  // throws with every list still kept aside (the bulk fill open), so the owner can clear.
+  void end_bulk() {
+    if (!bulk_) return;
+    lists_.reserve(lists_.size() + aside_.size());
+    // Nothing below allocates: the table has room for every list.
+    std::sort(aside_.begin(), aside_.end(), [](const list_ref& a, const list_ref& b) { return a.hash < b.hash; });
+    for (auto& r : aside_) lists_.insert(std::move(r));
+    aside_.clear();
+    aside_.shrink_to_fit();
+    run_.clear();
+    bulk_ = false;
   }
 
   // Any order (postings order). One probe per schema version present in the index.
@@ -110,6 +161,20 @@ class composite_postings {
     const bool new_schema_version = sv == schema_versions_.end() || sv->first != schema_version;
     if (new_schema_version) sv = schema_versions_.insert(sv, {schema_version, 0});
     try {
+      if (bulk_) {
+        if (run_.empty() || key_order(run_.front()->key, key) == 0) {
+          const scalar* stored = bulk_add(key, p, schema_version);
+          ++sv->second;
+          return *stored;
+        }
+        if (key_order(run_.front()->key, key) < 0) {
+          run_.clear();
+          const scalar* stored = bulk_add(key, p, schema_version);
+          ++sv->second;
+          return *stored;
+        }
+        end_bulk();  // out of order: the table takes over
+      }
       const list_probe probe = probe_for(schema_version, key, scalar_hash{}(key));
       auto it = lists_.find(probe);
       if (it == lists_.end()) {
@@ -132,6 +197,7 @@ class composite_postings {
     const auto it = lists_.find(probe_for(schema_version, key, scalar_hash{}(key)));
     if (it == lists_.end()) return;  // unreachable while the structures agree
     posting_list& list = *it->list;
+    if (list.more && !list.more->where && list.size() >= posting_list::index_at) build_positions(list);
     position_map* where = list.more ? list.more->where.get() : nullptr;
     const std::size_t last = list.size() - 1;
     std::size_t i = 0;
@@ -179,10 +245,10 @@ class composite_postings {
   // The postings of one (schema_version, key) pair, never empty, in a small heap node
   // that never moves: the ordered slots point at its key. Most lists hold one posting
   // (unique fields), which sits in the node; a second one allocates `more`. A long list
-  // (a low-cardinality field: a status, a boolean) also gets a map from posting to
-  // position, so that erase stays O(1) instead of a scan.
+  // (a low-cardinality field: a status, a boolean) that has a removal also gets a map
+  // from posting to position, so that erase stays O(1) instead of a scan.
   struct posting_list {
-    static constexpr std::size_t index_at = 32;     // build the position map at this length
+    static constexpr std::size_t index_at = 32;     // a removal from this length on builds the map
     static constexpr std::size_t unindex_below = 8;  // drop it below this one
 
     struct overflow {
@@ -240,12 +306,37 @@ class composite_postings {
     }
   };
 
-  using list_table = boost::unordered_flat_set<list_ref, list_hash, list_equal>;
+  using list_table = boost::unordered_flat_set<list_ref, list_hash, list_equal, huge_page_allocator<list_ref>>;
 
   static list_probe probe_for(std::uint32_t schema_version, const scalar& key, std::size_t key_hash) noexcept {
     const auto mixed = detail::mix64(static_cast<std::uint64_t>(key_hash) ^
                                      (std::uint64_t{schema_version} * 0x9e3779b97f4a7c15ULL));
     return {static_cast<std::size_t>(mixed), schema_version, &key};
+  }
+
+  static int key_order(const scalar& a, const scalar& b) {
+    const auto c = a <=> b;
+    return c < 0 ? -1 : c > 0 ? 1 : 0;
+  }
+
+  // add_posting during a bulk fill, for a key equal to the run's (or the first of a new
+  // run): appends to the run's list of this schema version, or keeps a new one aside.
+  // Strong guarantee, like add_posting.
+  const scalar* bulk_add(const scalar& key, const posting& p, std::uint32_t schema_version) {
+    for (posting_list* list : run_)
+      if (list->schema_version == schema_version) {
+        append(*list, p);
+        return &list->key;
+      }
+    run_.reserve(run_.size() + 1);
+    aside_.reserve(aside_.size() + 1);
+    auto list = std::make_unique<posting_list>(schema_version, key, p);
+    posting_list* made = list.get();
+    const list_probe probe = probe_for(schema_version, made->key, scalar_hash{}(made->key));
+    // Nothing below throws: both vectors have room.
+    aside_.push_back(list_ref{probe.hash, std::move(list)});
+    run_.push_back(made);
+    return &made->key;
   }
 
   // Appends to an existing list with the strong guarantee.
@@ -254,26 +345,36 @@ class composite_postings {
     std::unique_ptr<typename posting_list::overflow> created;
     if (!list.more) created = std::make_unique<typename posting_list::overflow>();
     auto& more = list.more ? *list.more : *created;
-    std::unique_ptr<position_map> where;  // built here when the list reaches index_at
-    if (!more.where && position + 1 >= posting_list::index_at) {
-      where = std::make_unique<position_map>();
-      where->reserve(position + 1);
-      for (std::size_t i = 0; i < position; ++i) where->emplace(list.at(i), i);
-    }
-    position_map* positions = more.where ? more.where.get() : where.get();
+    position_map* positions = more.where.get();
     if (positions) positions->emplace(p, position);
     try {
       more.items.push_back(p);
     } catch (...) {
-      if (positions == more.where.get() && positions) positions->erase(p);
+      if (positions) positions->erase(p);
       throw;
     }
     // Nothing below throws.
     if (created) list.more = std::move(created);
-    if (where) list.more->where = std::move(where);
+  }
+
+  // Gives a long list its position map, for the removal about to be made from it. If the
+  // map cannot be allocated the list goes on without one: the removal scans.
+  static void build_positions(posting_list& list) noexcept {
+    try {
+      auto where = std::make_unique<position_map>();
+      where->reserve(list.size());
+      for (std::size_t i = 0; i < list.size(); ++i) where->emplace(list.at(i), i);
+      list.more->where = std::move(where);
+    } catch (...) {
+    }
   }
 
   list_table lists_;
+  // A bulk fill's state: whether one is open, the new lists it keeps aside for end_bulk,
+  // and the lists of the current run of equal keys (one per schema version), in aside_.
+  bool bulk_ = false;
+  std::vector<list_ref> aside_;
+  std::vector<posting_list*> run_;
   // Schema versions present, ascending, with their entry counts: for_equal probes the
   // table once per schema version listed here.
   std::vector<std::pair<std::uint32_t, std::size_t>> schema_versions_;

@@ -101,8 +101,8 @@ class slab_arena {
   void* allocate(std::size_t n) {
     if (n > max_small) {
       void* p = ::operator new(n);
-      in_use_.fetch_add(n, std::memory_order_relaxed);
-      reserved_.fetch_add(n, std::memory_order_relaxed);
+      add_to(in_use_, n);
+      add_to(reserved_, n);
       return p;
     }
     const std::size_t c = class_of(n);
@@ -126,7 +126,7 @@ class slab_arena {
       unlink(partial_[c], s);
       push(full_, s);
     }
-    in_use_.fetch_add(size, std::memory_order_relaxed);
+    add_to(in_use_, size);
     return block;
   }
 
@@ -134,8 +134,8 @@ class slab_arena {
   void deallocate(void* p, std::size_t n) noexcept {
     if (n > max_small) {
       ::operator delete(p);
-      in_use_.fetch_sub(n, std::memory_order_relaxed);
-      reserved_.fetch_sub(n, std::memory_order_relaxed);
+      take_from(in_use_, n);
+      take_from(reserved_, n);
       return;
     }
     auto* block = static_cast<std::byte*>(p);
@@ -148,7 +148,7 @@ class slab_arena {
       unlink(full_, s);
       push(partial_[c], s);
     }
-    in_use_.fetch_sub(size, std::memory_order_relaxed);
+    take_from(in_use_, size);
     if (s->used == 0) {
       unlink(partial_[c], s);
       give_back(s);
@@ -218,14 +218,14 @@ class slab_arena {
     if (aligned > at) ::munmap(raw, aligned - at);
     if (const std::uintptr_t end = at + span, used_end = aligned + slab_bytes; end > used_end)
       ::munmap(reinterpret_cast<void*>(used_end), end - used_end);
-    reserved_.fetch_add(slab_bytes, std::memory_order_relaxed);
+    add_to(reserved_, slab_bytes);
     return reinterpret_cast<void*>(aligned);
   }
 
   void unmap(void* s) noexcept {
     unpoison(s, slab_bytes);  // the mapping may come back for anything (ASan's own books)
     ::munmap(s, slab_bytes);
-    reserved_.fetch_sub(slab_bytes, std::memory_order_relaxed);
+    take_from(reserved_, slab_bytes);
   }
 
   static void poison([[maybe_unused]] void* p, [[maybe_unused]] std::size_t n) noexcept {
@@ -243,8 +243,16 @@ class slab_arena {
   slab* full_ = nullptr;                      // slabs with every block in use
   std::array<slab*, spare_slabs> spare_{};    // wholly free slabs kept for reuse
   std::size_t spare_count_ = 0;
+  // One writer at a time (see Thread safety), readers anywhere: a relaxed load and store
+  // make each change, without a locked instruction's wait for earlier stores.
   std::atomic<std::uint64_t> in_use_{0};
   std::atomic<std::uint64_t> reserved_{0};
+  static void add_to(std::atomic<std::uint64_t>& counter, std::uint64_t n) noexcept {
+    counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  static void take_from(std::atomic<std::uint64_t>& counter, std::uint64_t n) noexcept {
+    counter.store(counter.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
+  }
 };
 
 static_assert(slab_arena::class_of(16) == 0 && slab_arena::class_size(0) == 16);

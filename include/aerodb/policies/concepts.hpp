@@ -145,9 +145,9 @@ concept field_index_like =
 template <class P>
 concept index_policy =
     has_primary_map<P> && has_field_index<P> && field_index_like<typename P::field_index> &&
-    requires(typename P::template primary_map<int>& m, std::string_view key, std::string s) {
+    requires(typename P::template primary_map<int>& m, std::string_view key, const std::string& s) {
       m.find(key);
-      m.try_emplace(std::move(s), 1);
+      m.try_emplace(typename P::template primary_map<int>::key_type(s), 1);
       m.size();
       m.begin();
       m.end();
@@ -158,20 +158,22 @@ template <class P>
 constexpr bool check_index_policy() {
   static_assert(has_primary_map<P>,
                 "IndexPolicy must declare `template <class V> using primary_map = ...`, a map "
-                "from the std::string _id to V");
+                "from the _id to V");
   if constexpr (has_primary_map<P>) {
     static_assert(requires(typename P::template primary_map<int>& m, std::string_view key) {
       m.find(key);
     }, "IndexPolicy::primary_map<V> must support heterogeneous find(std::string_view)");
-    static_assert(requires(typename P::template primary_map<int>& m, std::string s) {
-      m.try_emplace(std::move(s), 1);
+    static_assert(requires(typename P::template primary_map<int>& m, const std::string& s) {
+      m.try_emplace(typename P::template primary_map<int>::key_type(s), 1);
       m.size();
       m.begin();
       m.end();
       m.erase(m.begin());
-    }, "IndexPolicy::primary_map<V> must provide try_emplace(std::string, V), size(), "
-       "begin(), end() and erase(iterator) leaving the other iterators valid (GC forgets "
-       "deleted keys while it walks the map)");
+    }, "IndexPolicy::primary_map<V> must provide try_emplace(key_type, V) with a key_type "
+       "constructible from the const std::string& of the _id (the key_entry's own, which "
+       "outlives the map entry, so the key may borrow it), size(), begin(), end() and "
+       "erase(iterator) leaving the other iterators valid (GC forgets deleted keys while it "
+       "walks the map)");
   }
   static_assert(has_field_index<P>,
                 "IndexPolicy must declare `using field_index = ...`, the secondary index type");
