@@ -501,10 +501,21 @@ class commit_pipeline {
   void after_durable(commit_request& req) {
     switch (req.type) {
       case format::record_type::write_batch:
-        for (std::size_t i = 0; i < req.ops.size(); ++i) {
-          if (!req.applied[i] || req.ops[i].kind == format::write_kind::remove) continue;
-          auto& c = *store_.catalog().find_collection(req.ops[i].collection);
-          indexer<IndexPolicy>::index_commit(c, *c.find_key(req.ops[i].doc_id), req.commit);
+        if constexpr (indexer<IndexPolicy>::sorts_commit_entries) {
+          // The batch's entries go in in index order (indexer::sorts_commit_entries).
+          std::vector<typename indexer<IndexPolicy>::commit_entry> entries;
+          for (std::size_t i = 0; i < req.ops.size(); ++i) {
+            if (!req.applied[i] || req.ops[i].kind == format::write_kind::remove) continue;
+            auto& c = *store_.catalog().find_collection(req.ops[i].collection);
+            indexer<IndexPolicy>::gather_commit(c, *c.find_key(req.ops[i].doc_id), req.commit, entries);
+          }
+          indexer<IndexPolicy>::insert_gathered(entries);
+        } else {
+          for (std::size_t i = 0; i < req.ops.size(); ++i) {
+            if (!req.applied[i] || req.ops[i].kind == format::write_kind::remove) continue;
+            auto& c = *store_.catalog().find_collection(req.ops[i].collection);
+            indexer<IndexPolicy>::index_commit(c, *c.find_key(req.ops[i].doc_id), req.commit);
+          }
         }
         return;
       case format::record_type::index_create: {

@@ -10,6 +10,7 @@
 //                 sorted array for ranges, and the composite (schema version, key)
 //                 postings behind the conservative pre-filter the executor uses.
 //   parallel_rebuild  a collection's indexes are filled at recovery on a thread each.
+//   sorted_commit_inserts  a write batch's index entries go in in index order.
 //
 // Both are derived, in-memory only, rebuilt deterministically at recovery, and never
 // decide a result: the executor checks visibility and every predicate of every
@@ -77,6 +78,9 @@ struct accelerated_index {
   // (engine/indexer.hpp): every index is still built by one thread from the same sorted
   // run, so the indexes are the same whatever the thread count.
   static constexpr bool parallel_rebuild = true;
+  // A write batch's index entries are inserted in index order (engine/indexer.hpp), so
+  // consecutive inserts land next to each other in the blocked slots.
+  static constexpr bool sorted_commit_inserts = true;
 };
 
 }  // namespace aerodb::policies
