@@ -144,17 +144,23 @@ inline const std::vector<std::string>& probe_queries() {
   return q;
 }
 
+// The answer to each query (documents and CommitIds, in order), as text.
 template <class View>
-std::vector<std::string> probe_answers(const View& view) {
+std::vector<std::string> answers_to(const View& view, const std::vector<std::string>& queries) {
   std::vector<std::string> out;
-  for (const auto& q : probe_queries()) {
+  for (const auto& q : queries) {
     auto r = view.query(q);
-    if (!r) FAIL("probe query failed: " << r.error_value().to_string() << " for " << q);
+    if (!r) FAIL("query failed: " << r.error_value().to_string() << " for " << q);
     std::string s;
     for (const auto& d : r->documents) s += d.doc.to_json_string() + "@" + std::to_string(d.committed_at) + "\n";
     out.push_back(std::move(s));
   }
   return out;
+}
+
+template <class View>
+std::vector<std::string> probe_answers(const View& view) {
+  return answers_to(view, probe_queries());
 }
 
 }  // namespace aerodb_test

@@ -125,15 +125,7 @@ std::vector<std::string> index_answers(const View& view) {
   for (int city = 0; city < 10; ++city)
     queries.push_back(R"({"collection":"users","schema_version":1,"filter":{"address.city":"c)" +
                       std::to_string(city) + R"("},"limit":10000})");
-  std::vector<std::string> out;
-  for (const auto& q : queries) {
-    auto r = view.query(q);
-    if (!r) FAIL("query failed: " << r.error_value().to_string() << " for " << q);
-    std::string s;
-    for (const auto& d : r->documents) s += d.doc.to_json_string() + "@" + std::to_string(d.committed_at) + "\n";
-    out.push_back(std::move(s));
-  }
-  return out;
+  return answers_to(view, queries);
 }
 
 }  // namespace
