@@ -532,6 +532,16 @@ TEST_CASE_TEMPLATE("accelerated index: a bulk fill in index order builds the ind
     t.fast.end_bulk_fill();
     check_all(t);
   }
+  SUBCASE("a bulk fill asked of an index that holds entries is an ordinary fill") {
+    pair_under_test<Index> t;
+    const std::size_t half = entries.size() / 2;
+    for (std::size_t i = 0; i < half; ++i) t.insert(std::get<0>(entries[i]), *std::get<1>(entries[i]), *std::get<2>(entries[i]));
+    t.fast.begin_bulk_fill(entries.size());
+    // Every entry again (the first half is present, a no-op), then the rest.
+    for (const auto& [k, d, v] : entries) t.insert(k, *d, *v);
+    t.fast.end_bulk_fill();
+    check_all(t);
+  }
   SUBCASE("numerically equal keys of both kinds share one list") {
     pair_under_test<Index> t;
     t.fast.begin_bulk_fill(2);

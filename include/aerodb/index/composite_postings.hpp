@@ -106,13 +106,16 @@ class composite_postings {
   // lists aside (a run of equal keys shares them, so no table is needed to find them), and
   // end_bulk inserts them sorted by hash, which walks the table from one end to the other.
   //
-  // REQUIRES for begin_bulk: no bulk fill open. Until end_bulk the table answers no lookup
-  // (the rebuild holds the state lock exclusively, so nobody asks), and remove_posting must
-  // not be called. A key that comes out of order ends the bulk fill early (every list kept
-  // aside goes into the table first); the postings are the same either way.
+  // A bulk fill is for an empty table: begin_bulk on a table with lists does nothing (the
+  // adds then go to the table as usual), since a list kept aside could duplicate one that
+  // is in it. Until end_bulk the table answers no lookup (the rebuild holds the state lock
+  // exclusively, so nobody asks), and remove_posting must not be called. A key that comes
+  // out of order ends the bulk fill early (every list kept aside goes into the table
+  // first); the postings are the same either way.
   void begin_bulk(std::size_t lists) {
-    bulk_ = true;
+    if (bulk_ || !lists_.empty()) return;
     aside_.reserve(lists);
+    bulk_ = true;
   }
 
   // Puts the lists kept aside into the table. If the table's room cannot be allocated,
