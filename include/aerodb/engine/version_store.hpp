@@ -25,6 +25,7 @@
 // published CommitId only grows; the history floor only grows.
 #pragma once
 
+#include <aerodb/detail/single_writer_counter.hpp>
 #include <aerodb/engine/catalog.hpp>
 #include <aerodb/error.hpp>
 #include <aerodb/format/wal_format.hpp>
@@ -121,25 +122,25 @@ class version_store {
       auto entry = std::make_unique<mvcc::key_entry>(doc_id);
       using map_key = typename std::remove_cvref_t<decltype(c.keys)>::key_type;
       it = c.keys.try_emplace(map_key(entry->doc_id), std::move(entry)).first;
-      add_to(keys_, 1);
+      detail::single_writer_add(keys_, 1);
     }
     mvcc::version* v = nullptr;
     if (kind == format::write_kind::remove) {
       v = memory_.make_tombstone(commit);
     } else {
       v = memory_.make(commit, schema_version, std::forward<Doc>(doc));
-      add_to(payload_bytes_, v->size());
+      detail::single_writer_add(payload_bytes_, v->size());
     }
     it->second->push(*v);
-    add_to(versions_, 1);
+    detail::single_writer_add(versions_, 1);
   }
 
   // Frees the versions of `key` after its first `keep` (newest first); the caller
   // releases their document bytes. REQUIRES: the state lock held exclusively (or recovery).
   void drop_older(mvcc::key_entry& key, std::size_t keep) {
-    take_from(versions_, key.drop_older_than_position(keep, disposer()));
+    detail::single_writer_sub(versions_, key.drop_older_than_position(keep, disposer()));
   }
-  void release_bytes(std::uint64_t bytes) { take_from(payload_bytes_, bytes); }
+  void release_bytes(std::uint64_t bytes) { detail::single_writer_sub(payload_bytes_, bytes); }
 
   // Removes key `at` of `c`, whose chain GC emptied, from the primary map and frees its
   // entry; returns the position after it. A later write of the same _id starts a new chain.
@@ -147,7 +148,7 @@ class version_store {
   // index entry points at it.
   template <class KeyIterator>
   KeyIterator forget_key(collection_state& c, KeyIterator at) {
-    take_from(keys_, 1);
+    detail::single_writer_sub(keys_, 1);
     // A key walk may still hold this entry: it leaves the map now (the state is the same as
     // without walks), and its memory waits for the last walk to end.
     if (key_walks_.load(std::memory_order_relaxed) != 0) {
@@ -260,19 +261,11 @@ class version_store {
   mutable std::mutex publish_mu_;
   mutable std::condition_variable publish_cv_;
   std::atomic<commit_id> history_floor_{0};
-  // The memory counters: changed only under mu_ held exclusively (one writer at a time),
-  // read from any thread by memory(). So a relaxed load and store make each change: a
-  // locked read-modify-write would make every link wait for its earlier stores (the new
-  // map slot's, a cache miss) to finish (perf annotate of link, docs/benchmarks.md).
+  // The memory counters: changed only under mu_ held exclusively, read from any thread by
+  // memory(); so they are single-writer counters (detail/single_writer_counter.hpp).
   std::atomic<std::uint64_t> versions_{0};
   std::atomic<std::uint64_t> payload_bytes_{0};
   std::atomic<std::uint64_t> keys_{0};
-  static void add_to(std::atomic<std::uint64_t>& counter, std::uint64_t n) noexcept {
-    counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
-  static void take_from(std::atomic<std::uint64_t>& counter, std::uint64_t n) noexcept {
-    counter.store(counter.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
-  }
 };
 
 }  // namespace aerodb::engine

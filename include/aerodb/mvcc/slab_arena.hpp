@@ -36,6 +36,8 @@
 
 #include <sys/mman.h>
 
+#include <aerodb/detail/single_writer_counter.hpp>
+
 #include <array>
 #include <atomic>
 #include <cstddef>
@@ -101,8 +103,8 @@ class slab_arena {
   void* allocate(std::size_t n) {
     if (n > max_small) {
       void* p = ::operator new(n);
-      add_to(in_use_, n);
-      add_to(reserved_, n);
+      detail::single_writer_add(in_use_, n);
+      detail::single_writer_add(reserved_, n);
       return p;
     }
     const std::size_t c = class_of(n);
@@ -126,7 +128,7 @@ class slab_arena {
       unlink(partial_[c], s);
       push(full_, s);
     }
-    add_to(in_use_, size);
+    detail::single_writer_add(in_use_, size);
     return block;
   }
 
@@ -134,8 +136,8 @@ class slab_arena {
   void deallocate(void* p, std::size_t n) noexcept {
     if (n > max_small) {
       ::operator delete(p);
-      take_from(in_use_, n);
-      take_from(reserved_, n);
+      detail::single_writer_sub(in_use_, n);
+      detail::single_writer_sub(reserved_, n);
       return;
     }
     auto* block = static_cast<std::byte*>(p);
@@ -148,7 +150,7 @@ class slab_arena {
       unlink(full_, s);
       push(partial_[c], s);
     }
-    take_from(in_use_, size);
+    detail::single_writer_sub(in_use_, size);
     if (s->used == 0) {
       unlink(partial_[c], s);
       give_back(s);
@@ -218,14 +220,14 @@ class slab_arena {
     if (aligned > at) ::munmap(raw, aligned - at);
     if (const std::uintptr_t end = at + span, used_end = aligned + slab_bytes; end > used_end)
       ::munmap(reinterpret_cast<void*>(used_end), end - used_end);
-    add_to(reserved_, slab_bytes);
+    detail::single_writer_add(reserved_, slab_bytes);
     return reinterpret_cast<void*>(aligned);
   }
 
   void unmap(void* s) noexcept {
     unpoison(s, slab_bytes);  // the mapping may come back for anything (ASan's own books)
     ::munmap(s, slab_bytes);
-    take_from(reserved_, slab_bytes);
+    detail::single_writer_sub(reserved_, slab_bytes);
   }
 
   static void poison([[maybe_unused]] void* p, [[maybe_unused]] std::size_t n) noexcept {
@@ -243,16 +245,9 @@ class slab_arena {
   slab* full_ = nullptr;                      // slabs with every block in use
   std::array<slab*, spare_slabs> spare_{};    // wholly free slabs kept for reuse
   std::size_t spare_count_ = 0;
-  // One writer at a time (see Thread safety), readers anywhere: a relaxed load and store
-  // make each change, without a locked instruction's wait for earlier stores.
+  // One writer at a time (see Thread safety), readers anywhere (detail/single_writer_counter.hpp).
   std::atomic<std::uint64_t> in_use_{0};
   std::atomic<std::uint64_t> reserved_{0};
-  static void add_to(std::atomic<std::uint64_t>& counter, std::uint64_t n) noexcept {
-    counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
-  static void take_from(std::atomic<std::uint64_t>& counter, std::uint64_t n) noexcept {
-    counter.store(counter.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
-  }
 };
 
 static_assert(slab_arena::class_of(16) == 0 && slab_arena::class_size(0) == 16);
