@@ -554,6 +554,72 @@ TEST_CASE_TEMPLATE("accelerated index: a bulk fill in index order builds the ind
   }
 }
 
+// W8 inserts a write batch's entries in index order with a hint (the place after the
+// previous insert). A hint is only a guess: stale hints (after erases, splits, or from
+// another run of keys entirely), hints past a block's end and duplicates must all leave
+// the index the baseline builds with plain inserts.
+TEST_CASE_TEMPLATE("accelerated index: hinted inserts build the index plain inserts build", Index,
+                   accelerated_field_index, tiny_blocks_index) {
+  std::mt19937_64 rng(41);
+  corpus c = make_corpus(60, 5);
+  auto keys = key_pool();
+  std::uniform_int_distribution<std::size_t> key_pick(0, keys.size() - 1);
+  using entry = std::tuple<scalar, const mvcc::key_entry*, const mvcc::version*>;
+  const auto before = [](const entry& x, const entry& y) {
+    if (const auto cmp = std::get<0>(x) <=> std::get<0>(y); cmp != 0) return cmp < 0;
+    if (std::get<1>(x)->doc_id != std::get<1>(y)->doc_id) return std::get<1>(x)->doc_id < std::get<1>(y)->doc_id;
+    return std::get<2>(x)->commit < std::get<2>(y)->commit;
+  };
+  // Batches of entries, each sorted (as W8 sorts them), on a few hot keys and many cold.
+  std::vector<std::vector<entry>> batches(12);
+  for (std::size_t vi = 0; vi < c.versions.size(); ++vi) {
+    auto& b = batches[vi % batches.size()];
+    b.emplace_back(keys[vi % 4], c.owner[vi], c.versions[vi]);
+    b.emplace_back(keys[key_pick(rng)], c.owner[vi], c.versions[vi]);
+  }
+  for (auto& b : batches) std::sort(b.begin(), b.end(), before);
+
+  pair_under_test<Index> t;
+  const auto check_all = [&] {
+    t.check_sizes();
+    t.check_range(std::nullopt, std::nullopt, prefilter{1, c.max_commit});
+    for (const auto& k : keys) t.check_equal(k, prefilter{static_cast<std::uint32_t>(1 + key_pick(rng) % 3), c.max_commit});
+  };
+  typename Index::insert_hint kept_across_batches{};
+  std::size_t n = 0;
+  for (auto& b : batches) {
+    typename Index::insert_hint hint{};
+    // Every third batch reuses the hint the batch before it left (stale by then).
+    if (n % 3 == 2) hint = kept_across_batches;
+    for (const auto& [k, d, v] : b) {
+      t.base.insert(k, *d, *v);
+      t.fast.insert(k, *d, *v, hint);
+    }
+    // The first entry again: present, a no-op with or without the hint.
+    t.base.insert(std::get<0>(b.front()), *std::get<1>(b.front()), *std::get<2>(b.front()));
+    t.fast.insert(std::get<0>(b.front()), *std::get<1>(b.front()), *std::get<2>(b.front()), hint);
+    kept_across_batches = hint;
+    // Erase a random third of this batch, which moves entries under every hint.
+    for (const auto& [k, d, v] : b)
+      if (rng() % 3 == 0) t.erase(k, *d, *v);
+    check_all();
+    ++n;
+  }
+  // A hint naming a block that does not exist, or an offset past the end, is ignored.
+  typename Index::insert_hint wild{};
+  wild.block = 1u << 20;
+  wild.offset = 3;
+  const auto& [k0, d0, v0] = batches[0][0];
+  t.base.insert(k0, *d0, *v0);
+  t.fast.insert(k0, *d0, *v0, wild);
+  wild.block = 0;
+  wild.offset = 1u << 20;
+  const auto& [k1, d1, v1] = batches[1][1];
+  t.base.insert(k1, *d1, *v1);
+  t.fast.insert(k1, *d1, *v1, wild);
+  check_all();
+}
+
 // The allocator of the large hash tables: big requests are mapped 2 MiB-aligned (so the
 // kernel can back them with huge pages), small ones come from the heap, and a table that
 // grows across the boundary keeps every element.

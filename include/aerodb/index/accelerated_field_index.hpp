@@ -95,6 +95,15 @@ class basic_accelerated_field_index {
     add(key, doc, version, schema_version);
   }
 
+  // The same entry, trying `hint` first (blocked_sorted_slots::insert_hint): a run of
+  // entries inserted in index order finds each place next to the last one.
+  using insert_hint = typename slots::insert_hint;
+  void insert(const scalar& key, const mvcc::key_entry& doc, const mvcc::version& v, insert_hint& hint) {
+    ordered_.insert(
+        key, doc, v.commit, v.schema_version,
+        [&]() -> const scalar& { return composite_.add_posting(key, doc, v.commit, v.schema_version); }, hint);
+  }
+
   // Erasing an absent entry is a no-op. Matches by (key, _id, CommitId) like the baseline.
   void erase(const scalar& key, const mvcc::key_entry& doc, const mvcc::version& v) {
     ordered_.erase(key, doc, v.commit, [&](const typename slots::slot& gone) {

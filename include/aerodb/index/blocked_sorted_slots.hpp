@@ -166,6 +166,17 @@ class blocked_sorted_slots {
   }
   ~blocked_sorted_slots() = default;
 
+  // Where the entry after the last hinted insert would go: an ascending run of inserts
+  // (a write batch's entries, sorted) mostly puts each entry right after the previous
+  // one, in a block already in cache. Only a guess: insert uses it only when the entries
+  // on both sides of it are in the same block and order the new entry strictly between
+  // them, which is the one place it can go, so a stale hint (the slots changed since)
+  // costs a search, never a misplaced entry. A default hint guesses nothing.
+  struct insert_hint {
+    std::size_t block = std::numeric_limits<std::size_t>::max();
+    std::size_t offset = 0;
+  };
+
   // Inserts the entry (key, doc._id, version) unless it is present, which is a no-op.
   // store_key() is called once the entry is sure to go in and every allocation of its own
   // is done; it returns the copy of `key` the new slot will point at, which must outlive
@@ -174,6 +185,21 @@ class blocked_sorted_slots {
   template <class StoreKey>
   void insert(const scalar& key, const mvcc::key_entry& doc, commit_id version, std::uint32_t schema_version,
               StoreKey&& store_key) {
+    insert_impl(key, doc, version, schema_version, std::forward<StoreKey>(store_key), nullptr);
+  }
+
+  // The same, trying `hint` first; afterwards `hint` guesses the place right after the
+  // entry (or is left as it was when the entry was already present).
+  template <class StoreKey>
+  void insert(const scalar& key, const mvcc::key_entry& doc, commit_id version, std::uint32_t schema_version,
+              StoreKey&& store_key, insert_hint& hint) {
+    insert_impl(key, doc, version, schema_version, std::forward<StoreKey>(store_key), &hint);
+  }
+
+ private:
+  template <class StoreKey>
+  void insert_impl(const scalar& key, const mvcc::key_entry& doc, commit_id version, std::uint32_t schema_version,
+                   StoreKey&& store_key, insert_hint* hint) {
     if (blocks_.empty()) {
       // A lone empty block gives the entry a place to go; keeping it when the index
       // empties again is allowed by the invariants.
@@ -183,7 +209,10 @@ class blocked_sorted_slots {
     }
     const entry_probe probe{key, abbreviate(key), doc.doc_id, version};
     std::size_t b = blocks_.size() - 1, off = 0;
-    if (sizes_[b] != 0 && compare(last_slot(b), probe) < 0) {
+    if (hint_fits(hint, probe)) {
+      b = hint->block;
+      off = hint->offset;
+    } else if (sizes_[b] != 0 && compare(last_slot(b), probe) < 0) {
       // After every entry (a rebuild fills in index order): one comparison, no search.
       off = sizes_[b];
     } else {
@@ -235,7 +264,10 @@ class blocked_sorted_slots {
     target.schema_mask |= schema_bit(schema_version);
     count_add(b);
     ++size_;
+    if (hint) *hint = insert_hint{b, off + 1};
   }
+
+ public:
 
   // Erasing an absent entry is a no-op. Matches by (key, _id, CommitId) like the baseline.
   // released(slot) gets a copy of the removed slot, before blocks are merged or removed,
@@ -384,6 +416,17 @@ class blocked_sorted_slots {
     if (const int c = std::string_view(s.doc->doc_id).compare(p.doc_id); c != 0) return c < 0 ? -1 : 1;
     return s.version < p.version ? -1 : s.version > p.version ? 1 : 0;
   }
+  // True when `hint` names a place strictly inside one block whose neighbours order the
+  // probe strictly between them: the only place the entry can go (the slots are sorted
+  // and unique), whatever the slots did since the hint was made.
+  bool hint_fits(const insert_hint* hint, const entry_probe& probe) const {
+    if (hint == nullptr || hint->block >= blocks_.size()) return false;
+    const std::size_t off = hint->offset;
+    if (off == 0 || off >= sizes_[hint->block]) return false;
+    const auto window = live(hint->block);
+    return compare(window[off - 1], probe) < 0 && compare(window[off], probe) > 0;
+  }
+
 
   std::span<const slot> live(std::size_t b) const noexcept {
     return {blocks_[b]->items.data() + blocks_[b]->first, sizes_[b]};
