@@ -56,6 +56,7 @@
 #include <aerodb/wal/wal_writer.hpp>
 #include <aerodb/write_batch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -63,6 +64,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 namespace aerodb {
@@ -332,9 +334,19 @@ class basic_database {
     return delete_outcome{out.applied.at(0), out.commit};
   }
 
+  // How many threads prepare a large write batch (parse, validate, encode): one, unless
+  // the FsyncPolicy asks for parallel preparation (FsyncPolicy::parallel_prepare), then
+  // the cores available. The request is the same whatever the count (prepare_batch).
+  static std::size_t prepare_threads() {
+    if constexpr (requires { FsyncPolicy::parallel_prepare; }) {
+      if (FsyncPolicy::parallel_prepare) return std::max(1U, std::thread::hardware_concurrency());
+    }
+    return 1;
+  }
+
   // Commits every operation of `batch` as one CommitId, or none of them.
   result<batch_outcome> commit(const write_batch& batch) {
-    AERO_TRY_ASSIGN(engine::commit_request req, engine::prepare_batch(batch, options_, store_));
+    AERO_TRY_ASSIGN(engine::commit_request req, engine::prepare_batch(batch, options_, store_, prepare_threads()));
     AERO_TRY_ASSIGN(commit_id id, submit(req));
     batch_outcome out{id, std::move(req.applied)};
     if (options_.checkpoint_after_log_bytes || options_.gc_after_superseded_versions) maintain(batch, out);

@@ -11,9 +11,12 @@
 //
 // Thread safety: a request belongs to its caller until submit() returns; the pipeline
 // touches it only while the caller waits in submit(). prepare_batch takes the version
-// store's state lock shared, per operation, only to look the catalog up.
+// store's state lock shared, per operation, only to look the catalog up; asked for more
+// than one thread, it prepares a large batch's operations on helper threads too, each
+// operation on one thread, and joins them all before it returns.
 #pragma once
 
+#include <aerodb/detail/share_work.hpp>
 #include <aerodb/document/document.hpp>
 #include <aerodb/engine/catalog.hpp>
 #include <aerodb/engine/errors.hpp>
@@ -167,67 +170,110 @@ inline void drop_noop_ops(commit_request& req) {
   req.payload_crc = format::seal_payload_crc(crc);
 }
 
+// Steps W1-W2 and the document's encoding for one operation (op number `index` of
+// `batch`), outside every engine lock but the state lock held shared for its catalog
+// look-up.
+template <class Store>
+result<prepared_op> prepare_op(const write_batch& batch, const write_batch::op& op, std::size_t index,
+                               const open_options& options, const Store& store) {
+  auto at = [&](error e) -> error {
+    if (batch.size() > 1) return std::move(e).with("batch_op", std::to_string(index));
+    return e;
+  };
+  prepared_op p{op.kind, op.collection, op.doc_id, op.schema_version, nullptr};
+  const schema* s = nullptr;
+  {
+    auto lock = store.lock_shared();
+    const auto* c = store.catalog().find_collection(op.collection);
+    if (!c) return at(error(errc::collection_unknown, "no such collection", {{"collection", op.collection}}));
+    if (op.kind != format::write_kind::remove) {
+      if (op.schema_version == 0)
+        return at(error(errc::schema_version_required,
+                        "a write must name the schema version its document follows",
+                        {{"collection", op.collection}}));
+      const auto* entry = store.catalog().find_schema(c->schema_id, op.schema_version);
+      if (!entry)
+        return at(error(errc::unknown_schema_version, "this schema version is not registered",
+                        {{"schema_id", c->schema_id}, {"version", std::to_string(op.schema_version)}}));
+      s = entry->def.get();  // schemas are never removed: the pointer stays valid
+    }
+  }
+  if (op.kind == format::write_kind::remove) {
+    if (auto r = check_id_argument(op.doc_id, options.limits); !r) return at(std::move(r).error_value());
+  } else {
+    auto value = parse_json(op.json, options.limits);
+    if (!value) return at(std::move(value).error_value());
+    if (auto r = check_document_shape(*value, options.limits); !r) return at(std::move(r).error_value());
+    if (auto r = s->validate(value->as_object()); !r) return at(std::move(r).error_value());
+    auto doc = encode_shape_checked_document(*value, options.limits);  // shape checked above
+    if (!doc) return at(std::move(doc).error_value());
+    std::string doc_id(doc->id());
+    if (op.kind == format::write_kind::update) {
+      if (auto r = check_id_argument(op.doc_id, options.limits); !r) return at(std::move(r).error_value());
+      if (doc_id != op.doc_id)
+        return at(error(errc::document_id_immutable, "an update cannot change a document's _id",
+                        {{"_id", op.doc_id}, {"new_id", doc_id}}));
+    }
+    p.doc_id = std::move(doc_id);
+    p.doc = doc->buffer();
+  }
+  return p;
+}
+
+// A batch with fewer operations than this is prepared on the caller's thread alone:
+// starting a thread costs tens of microseconds, about what a hundred documents take to
+// parse, validate and encode.
+inline constexpr std::size_t parallel_prepare_min_ops = 256;
+// Threads take a batch's operations in chunks of this many, the next chunk not taken yet,
+// so a helper that starts late (or not at all) leaves its share to the others.
+inline constexpr std::size_t prepare_chunk_ops = 32;
+
+// Prepares operations [first, last) of `batch` into out[first, last), stopping at the
+// first that fails; returns that failure (the lowest failing index of the range).
+template <class Store>
+std::optional<error> prepare_range(const write_batch& batch, std::size_t first, std::size_t last,
+                                   const open_options& options, const Store& store, std::vector<prepared_op>& out) {
+  for (std::size_t i = first; i < last; ++i) {
+    auto p = prepare_op(batch, batch.ops()[i], i, options, store);
+    if (!p) return std::move(p).error_value();
+    out[i] = std::move(*p);
+  }
+  return std::nullopt;
+}
+
 // Steps W1-W3 for a batch, outside every engine lock but the state lock held shared for
-// each catalog look-up.
+// each catalog look-up. With threads > 1 (FsyncPolicy::parallel_prepare) the operations
+// of a large batch are prepared in chunks by up to that many threads at once; the
+// operations are independent, and the failure reported is the one of the lowest index,
+// the one a single thread finds first, so the request or the error is the same whatever
+// the count.
 template <class Store>
 result<commit_request> prepare_batch(const write_batch& batch, const open_options& options,
-                                     const Store& store) {
+                                     const Store& store, std::size_t threads = 1) {
   if (batch.empty()) return error(errc::batch_empty, "a write batch needs at least one operation");
   if (batch.size() > options.max_batch_ops)
     return error(errc::batch_too_large, "the write batch holds too many operations",
                  {{"ops", std::to_string(batch.size())}, {"limit", std::to_string(options.max_batch_ops)}});
   commit_request req;
   req.type = format::record_type::write_batch;
-  req.ops.reserve(batch.size());
-  std::size_t index = 0;
-  for (const auto& op : batch.ops()) {
-    auto at = [&](error e) -> error {
-      if (batch.size() > 1) return std::move(e).with("batch_op", std::to_string(index));
-      return e;
-    };
-    prepared_op p{op.kind, op.collection, op.doc_id, op.schema_version, nullptr};
-    if (op.based_on) {
+  const auto& ops = batch.ops();
+  for (std::size_t i = 0; i < ops.size(); ++i)
+    if (ops[i].based_on) {
       req.based_on.resize(batch.size());
-      req.based_on[index] = op.based_on;
+      req.based_on[i] = ops[i].based_on;
     }
-    const schema* s = nullptr;
-    {
-      auto lock = store.lock_shared();
-      const auto* c = store.catalog().find_collection(op.collection);
-      if (!c) return at(error(errc::collection_unknown, "no such collection", {{"collection", op.collection}}));
-      if (op.kind != format::write_kind::remove) {
-        if (op.schema_version == 0)
-          return at(error(errc::schema_version_required,
-                          "a write must name the schema version its document follows",
-                          {{"collection", op.collection}}));
-        const auto* entry = store.catalog().find_schema(c->schema_id, op.schema_version);
-        if (!entry)
-          return at(error(errc::unknown_schema_version, "this schema version is not registered",
-                          {{"schema_id", c->schema_id}, {"version", std::to_string(op.schema_version)}}));
-        s = entry->def.get();  // schemas are never removed: the pointer stays valid
-      }
-    }
-    if (op.kind == format::write_kind::remove) {
-      if (auto r = check_id_argument(op.doc_id, options.limits); !r) return at(std::move(r).error_value());
-    } else {
-      auto value = parse_json(op.json, options.limits);
-      if (!value) return at(std::move(value).error_value());
-      if (auto r = check_document_shape(*value, options.limits); !r) return at(std::move(r).error_value());
-      if (auto r = s->validate(value->as_object()); !r) return at(std::move(r).error_value());
-      auto doc = encode_shape_checked_document(*value, options.limits);  // shape checked above
-      if (!doc) return at(std::move(doc).error_value());
-      std::string doc_id(doc->id());
-      if (op.kind == format::write_kind::update) {
-        if (auto r = check_id_argument(op.doc_id, options.limits); !r) return at(std::move(r).error_value());
-        if (doc_id != op.doc_id)
-          return at(error(errc::document_id_immutable, "an update cannot change a document's _id",
-                          {{"_id", op.doc_id}, {"new_id", doc_id}}));
-      }
-      p.doc_id = std::move(doc_id);
-      p.doc = doc->buffer();
-    }
-    req.ops.push_back(std::move(p));
-    ++index;
+  req.ops.resize(ops.size());
+  if (threads > 1 && ops.size() >= parallel_prepare_min_ops) {
+    const std::size_t chunks = (ops.size() + prepare_chunk_ops - 1) / prepare_chunk_ops;
+    std::vector<std::optional<error>> failures(chunks);  // each chunk's first failure
+    detail::share_items(threads - 1, chunks, [&](std::size_t c) {
+      failures[c] = prepare_range(batch, c * prepare_chunk_ops, std::min(ops.size(), (c + 1) * prepare_chunk_ops),
+                                  options, store, req.ops);
+    });
+    for (auto& failure : failures)
+      if (failure) return std::move(*failure);
+  } else if (auto failure = prepare_range(batch, 0, ops.size(), options, store, req.ops)) {
+    return std::move(*failure);
   }
   if (req.ops.size() > 1) {  // one operation cannot repeat a key
     std::set<std::pair<std::string_view, std::string_view>> seen;

@@ -6,13 +6,16 @@
 // to the chains they point into, and are guarded by the version store's state lock.
 //
 // Thread safety: REQUIRES the state lock held exclusively for every function (or
-// recovery, before the store is shared).
+// recovery, before the store is shared). A rebuild and a large batch's inserts may use
+// helper threads under that lock (policy permitting), each index filled by one thread;
+// every helper is joined before the function returns.
 //
 // Invariants: an index holds one entry per (version, scalar value at its path) for every
 // live version of its collection; documents whose field is missing or not a scalar have
 // no entry; a version's entries leave with it (GC).
 #pragma once
 
+#include <aerodb/detail/share_work.hpp>
 #include <aerodb/document/value_view.hpp>
 #include <aerodb/engine/catalog.hpp>
 #include <aerodb/index/scalar.hpp>
@@ -93,6 +96,20 @@ struct indexer {
       if (auto k = key_of(*mine, path)) out.push_back({ix.get(), std::move(*k), &key, mine});
   }
 
+  // Whether a large write batch's entries go into its indexes on a thread each
+  // (IndexPolicy::parallel_commit_inserts). Each index is still filled by one thread, with
+  // the same entries in the same order, so the indexes are the same whatever the count.
+  static constexpr bool inserts_in_parallel = [] {
+    if constexpr (requires { IndexPolicy::parallel_commit_inserts; })
+      return static_cast<bool>(IndexPolicy::parallel_commit_inserts);
+    else
+      return false;
+  }();
+
+  // Fewer entries than this stay on the committing thread: starting a thread costs tens
+  // of microseconds, about what a few hundred inserts take.
+  static constexpr std::size_t parallel_insert_min_entries = 512;
+
   // Inserts gathered entries: sorted by index, then in index order (key, _id, CommitId).
   static void insert_gathered(std::vector<commit_entry>& entries) {
     std::sort(entries.begin(), entries.end(), [](const commit_entry& a, const commit_entry& b) {
@@ -101,7 +118,36 @@ struct indexer {
       if (a.doc != b.doc) return a.doc->doc_id < b.doc->doc_id;
       return a.v->commit < b.v->commit;
     });
-    for (const auto& e : entries) e.ix->entries.insert(e.key, *e.doc, *e.v);
+    // One run of consecutive entries per index.
+    std::vector<std::pair<std::size_t, std::size_t>> runs;
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+      if (i == 0 || entries[i].ix != entries[i - 1].ix) runs.emplace_back(i, i);
+      runs.back().second = i + 1;
+    }
+    const auto insert_run = [&](std::pair<std::size_t, std::size_t> run) {
+      using field_index = typename IndexPolicy::field_index;
+      if constexpr (requires { typename field_index::insert_hint; }) {
+        // A run is ascending: each entry goes next to the one before.
+        typename field_index::insert_hint hint{};
+        for (std::size_t i = run.first; i < run.second; ++i)
+          entries[i].ix->entries.insert(entries[i].key, *entries[i].doc, *entries[i].v, hint);
+      } else {
+        for (std::size_t i = run.first; i < run.second; ++i)
+          entries[i].ix->entries.insert(entries[i].key, *entries[i].doc, *entries[i].v);
+      }
+    };
+    std::size_t threads = 1;
+    if constexpr (inserts_in_parallel) {
+      if (entries.size() >= parallel_insert_min_entries)
+        threads = std::min<std::size_t>(runs.size(), std::max(1U, std::thread::hardware_concurrency()));
+    }
+    if (threads <= 1) {
+      for (const auto& run : runs) insert_run(run);
+      return;
+    }
+    // Each thread takes the next run not taken yet, so a long run (an index whose inserts
+    // land at random places) overlaps the short ones. The runs touch disjoint indexes.
+    detail::share_items(threads - 1, runs.size(), [&](std::size_t r) { insert_run(runs[r]); });
   }
 
   // Removes every entry of version `v` (GC frees it next).

@@ -11,6 +11,8 @@
 //                 postings behind the conservative pre-filter the executor uses.
 //   parallel_rebuild  a collection's indexes are filled at recovery on a thread each.
 //   sorted_commit_inserts  a write batch's index entries go in in index order.
+//   parallel_commit_inserts  a large write batch's entries go into its indexes on a
+//                 thread each.
 //
 // Both are derived, in-memory only, rebuilt deterministically at recovery, and never
 // decide a result: the executor checks visibility and every predicate of every
@@ -81,6 +83,10 @@ struct accelerated_index {
   // A write batch's index entries are inserted in index order (engine/indexer.hpp), so
   // consecutive inserts land next to each other in the blocked slots.
   static constexpr bool sorted_commit_inserts = true;
+  // A large write batch's entries go into its indexes on a thread each, up to the cores
+  // available (engine/indexer.hpp): each index is still filled by one thread, in index
+  // order, so the indexes are the same whatever the thread count.
+  static constexpr bool parallel_commit_inserts = true;
 };
 
 }  // namespace aerodb::policies

@@ -43,7 +43,9 @@ namespace aerodb::policies {
 // returns a token, and `finish_group(token)` (W7-W9) may run while the next group is
 // written; the sink acknowledges groups in the order they were written. submit() returns
 // only after the sink has filled in the request's outcome. Only the engine can make a
-// sink, so no caller can reach these steps except through the pipeline.
+// sink, so no caller can reach these steps except through the pipeline. Optionally,
+// `static constexpr bool parallel_prepare` asks for a large write batch to be prepared
+// (W1-W3) on a thread per core before it is submitted (engine/commit_request.hpp).
 namespace detail {
 struct engine_archetype {
   struct commit_request {};

@@ -79,6 +79,10 @@ struct basic_group_commit {
                 "a waiter spins for a bounded, short time before it sleeps");
   static constexpr std::size_t max_group = MaxGroup;
   static constexpr std::size_t spin_count = SpinCount;
+  // A large write batch is parsed, validated and encoded on a thread per core before it
+  // joins a group (engine/commit_request.hpp, prepare_batch): the operations are
+  // independent, and the record and any error are the ones one thread makes.
+  static constexpr bool parallel_prepare = true;
 
   template <class Engine>
   class pipeline {
