@@ -339,7 +339,10 @@ class basic_database {
   // the cores available. The request is the same whatever the count (prepare_batch).
   static std::size_t prepare_threads() {
     if constexpr (requires { FsyncPolicy::parallel_prepare; }) {
-      if (FsyncPolicy::parallel_prepare) return std::max(1U, std::thread::hardware_concurrency());
+      // Asked once: hardware_concurrency reads /sys on every call, which a one-document
+      // commit should not pay for.
+      static const std::size_t cores = std::max(1U, std::thread::hardware_concurrency());
+      if (FsyncPolicy::parallel_prepare) return cores;
     }
     return 1;
   }
