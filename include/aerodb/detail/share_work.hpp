@@ -18,8 +18,7 @@
 // work(i) has returned, and its effects are visible, when share_items returns or throws.
 //
 // Exceptions: the first one thrown by any work(i) is rethrown on the calling thread
-// once every item is done. A thread that cannot be started (std::system_error) is not
-// an error.
+// once every item is done. A thread that cannot be started is not an error.
 #pragma once
 
 #include <atomic>
@@ -27,7 +26,6 @@
 #include <exception>
 #include <memory>
 #include <mutex>
-#include <system_error>
 #include <thread>
 
 #include <aerodb/policies/spin.hpp>
@@ -61,8 +59,11 @@ void share_items(std::size_t helpers, std::size_t count, const Work& work) {
   for (std::size_t t = 0; t < helpers && t + 1 < count; ++t) {
     try {
       std::thread([state, run] { run(*state); }).detach();
-    } catch (const std::system_error&) {
-      break;  // no thread to be had: the threads running take its share
+    } catch (...) {
+      // No thread to be had (std::system_error, or std::bad_alloc for its state): the
+      // threads running take its share. Nothing may leave this function before every
+      // item is done, since a helper already started may be running work(i).
+      break;
     }
   }
   run(*state);
