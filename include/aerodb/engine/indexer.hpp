@@ -8,7 +8,8 @@
 // Thread safety: REQUIRES the state lock held exclusively for every function (or
 // recovery, before the store is shared). A rebuild and a large batch's inserts may use
 // helper threads under that lock (policy permitting), each index filled by one thread;
-// every helper is joined before the function returns.
+// all of their work is done before the function returns (a rebuild joins its helpers; a
+// batch's helpers, detail::share_items, may outlive the call with nothing left to do).
 //
 // Invariants: an index holds one entry per (version, scalar value at its path) for every
 // live version of its collection; documents whose field is missing or not a scalar have
