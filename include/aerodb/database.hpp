@@ -27,6 +27,7 @@
 // unless NDEBUG) destroying the database while views are open aborts with a message.
 #pragma once
 
+#include <aerodb/detail/share_work.hpp>
 #include <aerodb/document/document.hpp>
 #include <aerodb/engine/catalog.hpp>
 #include <aerodb/engine/checkpointer.hpp>
@@ -56,7 +57,6 @@
 #include <aerodb/wal/wal_writer.hpp>
 #include <aerodb/write_batch.hpp>
 
-#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -64,7 +64,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 namespace aerodb {
@@ -339,10 +338,7 @@ class basic_database {
   // the cores available. The request is the same whatever the count (prepare_batch).
   static std::size_t prepare_threads() {
     if constexpr (requires { FsyncPolicy::parallel_prepare; }) {
-      // Asked once: hardware_concurrency reads /sys on every call, which a one-document
-      // commit should not pay for.
-      static const std::size_t cores = std::max(1U, std::thread::hardware_concurrency());
-      if (FsyncPolicy::parallel_prepare) return cores;
+      if (FsyncPolicy::parallel_prepare) return detail::available_cores();
     }
     return 1;
   }

@@ -1,5 +1,5 @@
 // share_items: the items of one piece of work done by the calling thread and by helper
-// threads at once, for the write path's large batches (engine/commit_request.hpp prepares
+// threads at once (and available_cores, how many threads are worth asking for), for the write path's large batches (engine/commit_request.hpp prepares
 // their operations in chunks, engine/indexer.hpp fills their indexes).
 //
 // Every thread takes the next item not taken yet (an atomic counter), so a helper that
@@ -21,6 +21,7 @@
 // once every item is done. A thread that cannot be started is not an error.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <exception>
@@ -31,6 +32,13 @@
 #include <aerodb/policies/spin.hpp>
 
 namespace aerodb::detail {
+
+// The cores this process may use, at least 1, asked once: hardware_concurrency reads
+// /sys on every call, which a commit should not pay for.
+inline std::size_t available_cores() {
+  static const std::size_t cores = std::max(1U, std::thread::hardware_concurrency());
+  return cores;
+}
 
 template <class Work>
 void share_items(std::size_t helpers, std::size_t count, const Work& work) {

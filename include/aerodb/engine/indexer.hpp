@@ -140,7 +140,7 @@ struct indexer {
     std::size_t threads = 1;
     if constexpr (inserts_in_parallel) {
       if (entries.size() >= parallel_insert_min_entries)
-        threads = std::min<std::size_t>(runs.size(), std::max(1U, std::thread::hardware_concurrency()));
+        threads = std::min(runs.size(), detail::available_cores());
     }
     if (threads <= 1) {
       for (const auto& run : runs) insert_run(run);
@@ -226,7 +226,7 @@ struct indexer {
   // thread, from the same sorted run. So the result is the same whatever the count.
   static std::size_t rebuild_threads() {
     if constexpr (requires { IndexPolicy::parallel_rebuild; }) {
-      if (IndexPolicy::parallel_rebuild) return std::max(1U, std::thread::hardware_concurrency());
+      if (IndexPolicy::parallel_rebuild) return detail::available_cores();
     }
     return 1;
   }
